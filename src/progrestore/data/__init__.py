@@ -1,0 +1,1 @@
+"""Data synthesis: source images, framing, degradations, progression clips and dataset folders."""

@@ -1,0 +1,100 @@
+"""Blur-to-sharp progression (paper eq. 5): I_t = I_HR * k_t, a linear motion kernel shrinking to nothing.
+
+Length L_t = k_max (1 - (t-1)/(T-1)) pixels with k_max ~ U[length_max]; the angle ~ U[angle] is in
+degrees, counter-clockwise from the +x axis as seen on screen (image rows grow downwards); the kernel
+is symmetric, so theta and theta + 180 give the same blur. The kernel is the segment of length L_t
+centred on the origin, drawn with sub-pixel accuracy (points every 1/4 px along it, each spread
+bilinearly over its four nearest pixels), normalised to sum 1; for L_t < 1 it is a delta (the frame
+is the clean image). Borders are reflected without repeating the edge pixel (OpenCV's REFLECT_101).
+
+The convolution runs in the Fourier domain: the reflected image is transformed once per clip, each
+frame costs one kernel transform and one inverse transform. The padding is ceil(k_max/2) + 2 pixels
+(reflected repeatedly when the kernel is larger than the image), so the periodic convolution never
+wraps into the kept region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft
+
+from progrestore.config import Section
+from progrestore.data.degradations.common import to_uint8
+
+SAMPLES_PER_PIXEL = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    length_max: tuple[float, float]
+    angle: tuple[float, float]
+
+    @classmethod
+    def from_section(cls, section: Section) -> Settings:
+        return cls(section.interval("length_max", 0.0, 1000.0), section.interval("angle", 0.0, 360.0))
+
+
+def sample(rng: np.random.Generator, settings: Settings) -> dict:
+    angle = float(rng.uniform(*settings.angle))
+    return {"angle": angle, "length_max": float(rng.uniform(*settings.length_max))}
+
+
+def schedule(params: dict, progress: float) -> dict:
+    return {"length": params["length_max"] * (1.0 - progress)}
+
+
+def motion_kernel(length: float, angle_degrees: float) -> np.ndarray:
+    """Odd-sized, sum-one kernel of a straight motion of ``length`` px at ``angle_degrees``."""
+    if length < 1.0:
+        return np.ones((1, 1), np.float32)
+    radius = math.ceil(length / 2) + 1
+    theta = math.radians(angle_degrees)
+    count = max(2, math.ceil(length * SAMPLES_PER_PIXEL) + 1)
+    offsets = np.linspace(-length / 2, length / 2, count)
+    xs = radius + offsets * math.cos(theta)
+    ys = radius - offsets * math.sin(theta)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    kernel = np.zeros((2 * radius + 1, 2 * radius + 1), np.float64)
+    for dy, dx, weight in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (0, 1, fx * (1 - fy)),
+        (1, 0, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        np.add.at(kernel, (y0 + dy, x0 + dx), weight)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _Spectrum:
+    image: np.ndarray
+    spectrum: np.ndarray  # (3, H', W'//2+1) transform of the reflected image, channels first
+    pad: int
+    shape: tuple[int, int]
+
+
+def prepare(image: np.ndarray, params: dict) -> _Spectrum:
+    pad = math.ceil(params["length_max"] / 2) + 2
+    height, width = image.shape[:2]
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    channels_first = np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32)
+    shape = (fft.next_fast_len(height + 2 * pad, real=True), fft.next_fast_len(width + 2 * pad, real=True))
+    return _Spectrum(image, fft.rfft2(channels_first, s=shape), pad, shape)
+
+
+def render(state: _Spectrum, params: dict, progress: float) -> np.ndarray:
+    kernel = motion_kernel(schedule(params, progress)["length"], params["angle"])
+    if kernel.size == 1:
+        return state.image.copy()
+    radius = kernel.shape[0] // 2
+    wrapped = np.zeros(state.shape, np.float32)
+    wrapped[: kernel.shape[0], : kernel.shape[1]] = kernel
+    wrapped = np.roll(wrapped, (-radius, -radius), axis=(0, 1))  # kernel centre at the origin
+    blurred = fft.irfft2(state.spectrum * fft.rfft2(wrapped), s=state.shape)
+    height, width = state.image.shape[:2]
+    crop = blurred[:, state.pad : state.pad + height, state.pad : state.pad + width]
+    return to_uint8(crop.transpose(1, 2, 0))

@@ -1,0 +1,55 @@
+"""Bring any source image to the clip size by one documented rule.
+
+1. Portrait images (taller than wide) keep their orientation and give up their top and bottom
+   (``portrait: band``: the centre band of the clip's aspect ratio), or are first turned 90 degrees
+   clockwise (``portrait: rotate``), which keeps the whole picture but lays it on its side.
+2. The largest centred window of the clip's aspect ratio is cut out (offsets rounded down).
+3. That window is resized to the clip size: area averaging when shrinking (antialiased), bicubic when
+   enlarging. Enlarged images are flagged ``upscaled`` in the prepare manifest, since their finest
+   detail is interpolated, not real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PORTRAIT_RULES = ("band", "rotate")
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the clip came from in the source image (for the manifest)."""
+
+    rotated: bool
+    crop_x: int
+    crop_y: int
+    crop_width: int
+    crop_height: int
+    upscaled: bool
+
+
+def frame_image(
+    image: np.ndarray, width: int, height: int, portrait: str = "band"
+) -> tuple[np.ndarray, Framing]:
+    if portrait not in PORTRAIT_RULES:
+        raise ValueError(f"portrait rule must be one of {PORTRAIT_RULES}, got {portrait!r}")
+    rotated = portrait == "rotate" and image.shape[0] > image.shape[1]
+    if rotated:
+        image = np.ascontiguousarray(np.rot90(image, k=-1))
+    src_h, src_w = image.shape[:2]
+    if src_w * height > width * src_h:  # wider than the clip: trim the sides
+        crop_h, crop_w = src_h, max(1, round(src_h * width / height))
+    else:  # taller than the clip: trim top and bottom
+        crop_w, crop_h = src_w, max(1, round(src_w * height / width))
+    x0, y0 = (src_w - crop_w) // 2, (src_h - crop_h) // 2
+    window = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
+    upscaled = crop_w < width or crop_h < height
+    if (crop_w, crop_h) == (width, height):
+        out = np.ascontiguousarray(window)
+    else:
+        interpolation = cv2.INTER_CUBIC if upscaled else cv2.INTER_AREA
+        out = cv2.resize(window, (width, height), interpolation=interpolation)
+    return out, Framing(rotated, x0, y0, crop_w, crop_h, upscaled)

@@ -1,0 +1,17 @@
+"""Errors caused by the user's input, reported as one clear line rather than a traceback."""
+
+
+class ProgrestoreError(Exception):
+    """Base class: bad parameters, unreadable inputs, failed downloads."""
+
+
+class ParamsError(ProgrestoreError, ValueError):
+    """A parameter that is missing, of the wrong type or out of range."""
+
+
+class InputError(ProgrestoreError, ValueError):
+    """An input file or folder that is missing, unreadable or inconsistent with the parameters."""
+
+
+class DownloadError(ProgrestoreError, RuntimeError):
+    """A download that could not be completed or verified."""

@@ -1,0 +1,81 @@
+"""Decode any common image into 8-bit RGB, and write lossless PNGs.
+
+Decoding goes through OpenCV because it keeps 16-bit depth and alpha, and refuses truncated files
+(it returns nothing rather than a partly grey picture), which lets us name the bad file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import cv2.utils.logging
+import numpy as np
+
+from progrestore.errors import InputError
+from progrestore.io.atomic import write_bytes
+
+cv2.utils.logging.setLogLevel(
+    cv2.utils.logging.LOG_LEVEL_ERROR
+)  # errors only: a bad file is reported by us, with its name
+
+_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+
+
+class ImageDecodeError(InputError):
+    """A source file that is not a readable image."""
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Bytes of a PNG/JPEG/TIFF/BMP/WebP file -> HxWx3 uint8 RGB.
+
+    Grayscale is replicated to three channels, alpha is composited onto white (the usual backdrop
+    of cut-out photographs), 16-bit values are rounded to 8 bits (x / 257).
+    """
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if raw is None:
+        raise ImageDecodeError(f"{name}: not a readable image (corrupt, truncated or not an image file)")
+    if raw.ndim == 3 and raw.shape[2] in (3, 4):  # OpenCV's BGR(A) -> RGB(A)
+        raw = np.concatenate([raw[:, :, 2::-1], raw[:, :, 3:]], axis=2)
+    return to_rgb8(raw, name)
+
+
+def to_rgb8(raw: np.ndarray, name: str) -> np.ndarray:
+    """Gray, RGB or RGBA array of 8- or 16-bit integers -> HxWx3 uint8 RGB (the rules above)."""
+    if raw.dtype == np.uint16:
+        raw = np.round(raw.astype(np.float32) / 257.0).astype(np.uint8)
+    elif raw.dtype != np.uint8:
+        raise ImageDecodeError(f"{name}: unsupported sample type {raw.dtype}; expected 8- or 16-bit integers")
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
+    channels = raw.shape[2] if raw.ndim == 3 else 0
+    if channels == 1:
+        return np.repeat(raw, 3, axis=2)
+    if channels == 3:
+        return np.ascontiguousarray(raw)
+    if channels == 4:
+        alpha = raw[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = raw[:, :, :3].astype(np.float32)
+        return np.round(rgb * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    raise ImageDecodeError(f"{name}: shape {raw.shape}; expected gray, colour or colour with alpha")
+
+
+def read_image(path: Path) -> np.ndarray:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageDecodeError(f"{path}: cannot be read ({err.strerror})") from err
+    return decode_image(data, str(path))
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), _PNG_PARAMS)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Lossless, deterministic PNG written atomically."""
+    write_bytes(Path(path), encode_png(rgb))

@@ -1,0 +1,101 @@
+"""The DVC pipeline end to end in a scratch copy of the repository, at a tiny clip size."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.pipeline
+
+
+def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def _edit_params(repo: Path, **changes) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(
+            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    _run(["git", "init", "-q"], root)
+    _dvc("init", "-q", cwd=root)
+    _edit_params(
+        root,
+        clip__width=160,
+        clip__height=96,
+        data__sample__train=["astronaut", "coffee"],
+        data__sample__val=["chelsea"],
+    )
+    _dvc("repro", cwd=root)
+    return root
+
+
+def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
+    for task in ("sr", "deblur", "lowlight"):
+        for split, clips in (("train", 4), ("val", 2)):
+            assert (
+                len((repo / "data/datasets" / task / split / "videos.txt").read_text().splitlines()) == clips
+            )
+        assert (repo / "reports/degrade" / f"{task}.png").is_file()
+    assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
+    again = _dvc("repro", cwd=repo)
+    assert "Running stage" not in again.stdout
+
+
+def test_editing_one_task_marks_only_its_branch_stale(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        _edit_params(repo, degrade__deblur__length_max=[30, 90])
+        assert set(json.loads(_dvc("status", "--json", cwd=repo).stdout)) == {"degrade@deblur"}
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_bad_parameter_stops_the_stage_with_its_name(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        _edit_params(repo, clip__frames=10)
+        result = _dvc("repro", "degrade@sr", cwd=repo, check=False)
+        assert result.returncode != 0
+        assert "clip.frames must be 8k+1" in result.stdout + result.stderr
+    finally:
+        (repo / "params.yaml").write_text(original)
