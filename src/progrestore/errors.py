@@ -15,3 +15,7 @@ class InputError(ProgrestoreError, ValueError):
 
 class DownloadError(ProgrestoreError, RuntimeError):
     """A download that could not be completed or verified."""
+
+
+class GateFailed(ProgrestoreError):
+    """A metric gate was violated (exit status 1, after the table)."""

@@ -31,6 +31,15 @@ class Framing:
     upscaled: bool
 
 
+def centre_window(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the largest centred window with the aspect ratio width:height."""
+    if src_w * height > width * src_h:  # wider than the clip: trim the sides
+        crop_h, crop_w = src_h, max(1, round(src_h * width / height))
+    else:  # taller than the clip: trim top and bottom
+        crop_w, crop_h = src_w, max(1, round(src_w * height / width))
+    return (src_w - crop_w) // 2, (src_h - crop_h) // 2, crop_w, crop_h
+
+
 def frame_image(
     image: np.ndarray, width: int, height: int, portrait: str = "band"
 ) -> tuple[np.ndarray, Framing]:
@@ -40,11 +49,7 @@ def frame_image(
     if rotated:
         image = np.ascontiguousarray(np.rot90(image, k=-1))
     src_h, src_w = image.shape[:2]
-    if src_w * height > width * src_h:  # wider than the clip: trim the sides
-        crop_h, crop_w = src_h, max(1, round(src_h * width / height))
-    else:  # taller than the clip: trim top and bottom
-        crop_w, crop_h = src_w, max(1, round(src_w * height / width))
-    x0, y0 = (src_w - crop_w) // 2, (src_h - crop_h) // 2
+    x0, y0, crop_w, crop_h = centre_window(src_w, src_h, width, height)
     window = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
     upscaled = crop_w < width or crop_h < height
     if (crop_w, crop_h) == (width, height):

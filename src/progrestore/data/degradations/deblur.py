@@ -70,31 +70,45 @@ def motion_kernel(length: float, angle_degrees: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Spectrum:
+class Spectrum:
+    """An image's Fourier transform with reflected borders, ready for linear filtering by FFT."""
+
     image: np.ndarray
     spectrum: np.ndarray  # (3, H', W'//2+1) transform of the reflected image, channels first
     pad: int
     shape: tuple[int, int]
 
+    @classmethod
+    def of(cls, image: np.ndarray, pad: int) -> Spectrum:
+        height, width = image.shape[:2]
+        padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        channels_first = np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32)
+        shape = (
+            fft.next_fast_len(height + 2 * pad, real=True),
+            fft.next_fast_len(width + 2 * pad, real=True),
+        )
+        return cls(image, fft.rfft2(channels_first, s=shape), pad, shape)
 
-def prepare(image: np.ndarray, params: dict) -> _Spectrum:
-    pad = math.ceil(params["length_max"] / 2) + 2
-    height, width = image.shape[:2]
-    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    channels_first = np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32)
-    shape = (fft.next_fast_len(height + 2 * pad, real=True), fft.next_fast_len(width + 2 * pad, real=True))
-    return _Spectrum(image, fft.rfft2(channels_first, s=shape), pad, shape)
+    def transfer(self, kernel: np.ndarray) -> np.ndarray:
+        """Transform of an odd-sized kernel centred on the origin (kernel radius <= pad)."""
+        radius = kernel.shape[0] // 2
+        wrapped = np.zeros(self.shape, np.float32)
+        wrapped[: kernel.shape[0], : kernel.shape[1]] = kernel
+        return fft.rfft2(np.roll(wrapped, (-radius, -radius), axis=(0, 1)))
+
+    def filtered(self, response: np.ndarray) -> np.ndarray:
+        """The image filtered by the frequency ``response``, cropped back and rounded to uint8."""
+        out = fft.irfft2(self.spectrum * response, s=self.shape)
+        height, width = self.image.shape[:2]
+        return to_uint8(out[:, self.pad : self.pad + height, self.pad : self.pad + width].transpose(1, 2, 0))
 
 
-def render(state: _Spectrum, params: dict, progress: float) -> np.ndarray:
+def prepare(image: np.ndarray, params: dict) -> Spectrum:
+    return Spectrum.of(image, math.ceil(params["length_max"] / 2) + 2)
+
+
+def render(state: Spectrum, params: dict, progress: float) -> np.ndarray:
     kernel = motion_kernel(schedule(params, progress)["length"], params["angle"])
     if kernel.size == 1:
         return state.image.copy()
-    radius = kernel.shape[0] // 2
-    wrapped = np.zeros(state.shape, np.float32)
-    wrapped[: kernel.shape[0], : kernel.shape[1]] = kernel
-    wrapped = np.roll(wrapped, (-radius, -radius), axis=(0, 1))  # kernel centre at the origin
-    blurred = fft.irfft2(state.spectrum * fft.rfft2(wrapped), s=state.shape)
-    height, width = state.image.shape[:2]
-    crop = blurred[:, state.pad : state.pad + height, state.pad : state.pad + width]
-    return to_uint8(crop.transpose(1, 2, 0))
+    return state.filtered(state.transfer(kernel))

@@ -1,0 +1,157 @@
+"""CI metric gates: check ``metrics/<task>.json`` against the gates of params.yaml, and against an earlier
+revision with a tolerance.
+
+Checks, each a row of the printed table:
+- ``present``: every task's metrics file exists, parses, and has every evaluated method with T frames;
+- ``range``: every per-frame value is in range (SSIM in [-1, 1], LPIPS >= 0, PSNR >= 0) and finite, except a
+  PSNR of inf where SSIM is 1 and LPIPS 0 (an exact frame);
+- ``oracle``: the oracle's last frame is exactly clean (PSNR inf, SSIM 1, LPIPS 0), if ``gates.oracle_exact``;
+- ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB;
+- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than ``gates.tolerance``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from progrestore.config import Section
+from progrestore.evaluate.protocol import HIGHER_IS_BETTER, METRICS
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    subject: str
+    value: str
+    limit: str
+    passed: bool
+
+
+def _fmt(value: float) -> str:
+    return "inf" if value == math.inf else f"{value:.4f}"
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return report if isinstance(report, dict) and report.get("per_frame") else None
+
+
+def _base_report(rev: str, path: Path) -> dict | None:
+    result = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+
+
+def _value_ok(metric: str, value: float, exact: bool) -> bool:
+    if metric == "psnr":
+        return (value == math.inf and exact) or (math.isfinite(value) and value >= 0)
+    if metric == "ssim":
+        return math.isfinite(value) and -1.0 <= value <= 1.0
+    return math.isfinite(value) and value >= 0.0
+
+
+def check_task(
+    task: str, report: dict | None, gates: Section, frames: int, methods: list[str]
+) -> list[Check]:
+    if report is None:
+        return [Check("present", task, "missing or empty", "metrics file", False)]
+    curves = report["per_frame"]
+    missing = [
+        m for m in methods if m not in curves or any(len(curves[m].get(k, [])) != frames for k in METRICS)
+    ]
+    checks = [
+        Check("present", task, f"{len(curves)} methods", f"{len(methods)} x {frames} frames", not missing)
+    ]
+    for method, per_metric in curves.items():
+        bad = [
+            f"{metric}@{t + 1}"
+            for metric in METRICS
+            for t, value in enumerate(per_metric.get(metric, []))
+            if not _value_ok(metric, value, per_metric["ssim"][t] == 1.0 and per_metric["lpips"][t] == 0.0)
+        ]
+        checks.append(
+            Check("range", f"{task}/{method}", ", ".join(bad) or "all in range", "finite, in range", not bad)
+        )
+    if gates.boolean("oracle_exact") and "oracle" in curves:
+        last = {k: curves["oracle"][k][-1] for k in METRICS}
+        exact = last["psnr"] == math.inf and last["ssim"] == 1.0 and last["lpips"] == 0.0
+        shown = "/".join(_fmt(last[k]) for k in METRICS)
+        checks.append(Check("oracle", f"{task}/oracle", shown, "inf/1/0", exact))
+    margins = gates.section("margin_over_identity")
+    final = report["final"]
+    for method in margins.fields():
+        if method in final and "identity" in final and task in margins.section(method).fields():
+            needed = margins.section(method).number(task)
+            gain = final[method]["psnr"] - final["identity"]["psnr"]
+            checks.append(
+                Check(
+                    "margin",
+                    f"{task}/{method} psnr",
+                    f"{gain:+.3f} dB",
+                    f">= {needed:+.3f} dB",
+                    gain >= needed,
+                )
+            )
+    return checks
+
+
+def check_against_base(
+    task: str, report: dict, base: dict | None, rev: str, tolerance: Section
+) -> list[Check]:
+    if base is None:
+        return [Check("base", task, f"no metrics at {rev}", "-", True)]
+    checks = []
+    for method, now in report["final"].items():
+        if method not in base.get("final", {}):
+            continue
+        for metric in METRICS:
+            before, after = base["final"][method][metric], now[metric]
+            worse = (before - after) if HIGHER_IS_BETTER[metric] else (after - before)
+            if math.isinf(before) or math.isinf(after):
+                worse = 0.0 if before == after else math.inf
+            allowed = tolerance.number(metric, 0.0)
+            checks.append(
+                Check(
+                    "base",
+                    f"{task}/{method} {metric}",
+                    f"{_fmt(before)} -> {_fmt(after)}",
+                    f"worse <= {allowed}",
+                    worse <= allowed,
+                )
+            )
+    return checks
+
+
+def run_gates(
+    tasks: list[str], gates: Section, frames: int, methods: list[str], metrics_dir: Path, base: str | None
+) -> list[Check]:
+    checks = []
+    for task in tasks:
+        path = Path(metrics_dir) / f"{task}.json"
+        report = _load(path)
+        checks += check_task(task, report, gates, frames, methods)
+        if base is not None and report is not None:
+            checks += check_against_base(
+                task, report, _base_report(base, path), base, gates.section("tolerance")
+            )
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    header = ("check", "subject", "value", "limit", "result")
+    rows = [header] + [(c.name, c.subject, c.value, c.limit, "ok" if c.passed else "FAIL") for c in checks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    failed = sum(not c.passed for c in checks)
+    return "\n".join([*lines, f"gate checks: {len(checks) - failed} ok, {failed} failing"])

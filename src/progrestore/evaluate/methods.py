@@ -1,0 +1,55 @@
+"""The methods whose trajectories are scored: each turns a clip's context into T frames.
+
+A method is one entry in :data:`METHODS` (a function and a description), so the model's trajectories plug
+in as one more entry. Methods that output a single image repeat it over the T frames, which draws a flat
+line: the level a trajectory's last frame has to beat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from progrestore.evaluate import baselines
+
+
+@dataclass(frozen=True)
+class ClipContext:
+    task: str
+    degraded: np.ndarray  # the input every method starts from (frame 1)
+    frames: int
+    clip: np.ndarray | None = None  # the synthetic progression, when there is one
+    params: dict | None = None  # the clip's sampled degradation parameters, when known
+
+
+def _oracle(ctx: ClipContext) -> np.ndarray:
+    if ctx.clip is None:
+        raise ValueError("the oracle needs a synthetic clip")
+    return ctx.clip
+
+
+def _identity(ctx: ClipContext) -> np.ndarray:
+    return np.repeat(ctx.degraded[None], ctx.frames, axis=0)
+
+
+def _classical(ctx: ClipContext) -> np.ndarray:
+    restored = baselines.restore(ctx.task, ctx.degraded, ctx.params)
+    return np.repeat(restored[None], ctx.frames, axis=0)
+
+
+METHODS: dict[str, tuple[Callable[[ClipContext], np.ndarray], str]] = {
+    "oracle": (_oracle, "the synthetic clip itself (sanity check: ends exactly at the clean image)"),
+    "identity": (_identity, "the degraded input at every frame (the floor any restorer must beat)"),
+    "classical": (
+        _classical,
+        "per-task classical restorer: " + "; ".join(f"{k}: {v}" for k, v in baselines.DESCRIPTIONS.items()),
+    ),
+}
+
+
+def trajectory(method: str, ctx: ClipContext) -> np.ndarray:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return METHODS[method][0](ctx)

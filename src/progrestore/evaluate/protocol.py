@@ -1,0 +1,9 @@
+"""Metric names and the stated protocol (light: no torch), shared by scoring, reports and gates."""
+
+METRICS = ("psnr", "ssim", "lpips")
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+PROTOCOL = {
+    "psnr": "RGB uint8, data range 255, no border crop",
+    "ssim": "RGB, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, population covariance, valid region, channel mean",
+    "lpips": "v0.1 AlexNet (ImageNet trunk), RGB in [-1, 1], spatial mean, no resize",
+}

@@ -1,0 +1,124 @@
+"""Stage ``evaluate``: score every method's trajectory per frame and write metrics, plot data and sheets.
+
+``metrics/<task>.json`` holds, per method, the per-frame means over the val clips, the final-frame
+means, the clip count, the protocol and the LPIPS weights' identity. ``metrics/<task>/<metric>.json``
+has one row per frame and one column per method (DVC overlays the columns); a PSNR of inf (a frame equal
+to the clean image) is written as null there, since plots cannot draw it. ``metrics/<task>/clips.json``
+has every clip's final-frame values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from progrestore.data.contact_sheet import contact_sheet
+from progrestore.data.dataset import CLIP_MANIFEST
+from progrestore.errors import InputError
+from progrestore.evaluate.methods import METHODS, ClipContext, trajectory
+from progrestore.evaluate.metrics import FrameScorer, Lpips
+from progrestore.evaluate.protocol import METRICS, PROTOCOL
+from progrestore.io.atomic import write_json
+from progrestore.io.images import read_image, write_png
+from progrestore.io.video import read_video
+
+SHEET_CLIPS = 1
+
+
+@dataclass
+class Evaluation:
+    """Scores of several methods over several clips: values[method][metric] is a clips x frames list."""
+
+    methods: list[str]
+    values: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
+    clip_ids: list[str] = field(default_factory=list)
+
+    def add(self, clip_id: str, scores: dict[str, dict[str, list[float]]]) -> None:
+        self.clip_ids.append(clip_id)
+        for method, per_metric in scores.items():
+            for metric, series in per_metric.items():
+                self.values.setdefault(method, {}).setdefault(metric, []).append(series)
+
+    def per_frame(self) -> dict[str, dict[str, list[float]]]:
+        return {
+            method: {metric: [float(v) for v in np.mean(rows, axis=0)] for metric, rows in per_metric.items()}
+            for method, per_metric in self.values.items()
+        }
+
+    def summary(self) -> dict:
+        curves = self.per_frame()
+        return {
+            "clips": len(self.clip_ids),
+            "final": {m: {k: series[-1] for k, series in per.items()} for m, per in curves.items()},
+            "per_frame": curves,
+            "per_clip": {
+                clip_id: {m: {k: rows[i][-1] for k, rows in per.items()} for m, per in self.values.items()}
+                for i, clip_id in enumerate(self.clip_ids)
+            },
+        }
+
+
+def score_methods(scorer: FrameScorer, reference, ctx: ClipContext, methods: list[str]) -> tuple[dict, dict]:
+    """Scores and trajectories of every method for one clip."""
+    trajectories = {method: trajectory(method, ctx) for method in methods}
+    return {m: scorer.score(frames, reference) for m, frames in trajectories.items()}, trajectories
+
+
+def evaluate_dataset(
+    task: str, split_dir: Path, methods: list[str], scorer: FrameScorer
+) -> tuple[Evaluation, list]:
+    """Score every clip listed in ``<split_dir>/manifest.jsonl``; returns the scores and sheet rows."""
+    manifest = Path(split_dir) / CLIP_MANIFEST
+    if not manifest.is_file():
+        raise InputError(f"{manifest} not found: run the degrade stage first (dvc repro degrade@{task})")
+    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not entries:
+        raise InputError(f"{manifest} lists no clips")
+    evaluation, sheet_rows = Evaluation(methods), []
+    for entry in tqdm(entries, desc=f"evaluate {task}", unit="clip"):
+        clip = read_video(Path(split_dir) / entry["video"])
+        clean = read_image(Path(split_dir) / entry["clean"])
+        ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"])
+        scores, trajectories = score_methods(scorer, scorer.reference(clean), ctx, methods)
+        evaluation.add(entry["clip_id"], scores)
+        if len(sheet_rows) < SHEET_CLIPS * len(methods):
+            sheet_rows += [(f"{m} {entry['clip_id']}", trajectories[m]) for m in methods]
+    return evaluation, sheet_rows
+
+
+def plot_rows(curves: dict[str, dict[str, list[float]]], metric: str) -> list[dict]:
+    frames = len(next(iter(curves.values()))[metric])
+    return [
+        {
+            "frame": t + 1,
+            **{m: (v[metric][t] if math.isfinite(v[metric][t]) else None) for m, v in curves.items()},
+        }
+        for t in range(frames)
+    ]
+
+
+def write_report(task: str, summary: dict, methods: list[str], labels: dict, metrics_path: Path) -> None:
+    """``metrics_path`` (e.g. metrics/sr.json) and the folder of the same name without the suffix."""
+    metrics_path = Path(metrics_path)
+    report = {
+        "task": task,
+        **labels,
+        "methods": {m: METHODS[m][1] for m in methods},
+        "protocol": PROTOCOL,
+        "lpips_weights_sha256": Lpips.weights_id,
+        **{key: value for key, value in summary.items() if key != "per_clip"},
+    }
+    write_json(metrics_path, report)
+    details = metrics_path.with_suffix("")
+    for metric in METRICS:
+        write_json(details / f"{metric}.json", plot_rows(summary["per_frame"], metric))
+    write_json(details / "clips.json", summary["per_clip"])
+
+
+def write_sheet(rows: list, path: Path) -> None:
+    write_png(Path(path), contact_sheet(rows))

@@ -1,0 +1,89 @@
+"""MLflow tracking for training and evaluation runs.
+
+Default store: SQLite at the repository root (``sqlite:///<root>/mlflow.db``, MLflow 3's default kind of
+store), where root is ``$DVC_ROOT`` under DVC, else the git top level, else the working directory;
+artifacts go to ``<root>/mlartifacts``. ``MLFLOW_TRACKING_URI`` overrides both (set it for
+``dvc queue`` runs, which execute in a temporary copy). Per-frame curves are step-indexed metrics with
+step = frame (1..T); values that are not finite (PSNR of an exact frame) are left out, since MLflow
+cannot plot them. ``PROGRESTORE_MLFLOW=off`` disables tracking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+DISABLE_ENV = "PROGRESTORE_MLFLOW"
+
+
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "on").lower() not in {"off", "0", "false", "no"}
+
+
+def project_root() -> Path:
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"])
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    return Path(result.stdout.strip()) if result.returncode == 0 else Path.cwd()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=project_root())
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+@contextlib.contextmanager
+def start_run(
+    experiment: str, run_name: str, params: dict, tags: dict | None = None
+) -> Iterator[object | None]:
+    """An MLflow run with the project's tags, or ``None`` when tracking is disabled."""
+    if not enabled():
+        yield None
+        return
+    import mlflow
+
+    user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri exports the variable
+    mlflow.set_tracking_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = None if user_uri else (project_root() / "mlartifacts").resolve().as_uri()
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
+    all_tags = {
+        "git_commit": git_commit(),
+        "dvc_stage": os.environ.get("DVC_STAGE", ""),
+        "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        **(tags or {}),
+    }
+    with mlflow.start_run(run_name=run_name, tags=all_tags) as run:
+        mlflow.log_params(params)
+        yield run
+
+
+def log_curve(name: str, values: list[float]) -> None:
+    """One value per frame, logged with step = frame number (1-based)."""
+    import mlflow
+
+    for step, value in enumerate(values, start=1):
+        if math.isfinite(value):
+            mlflow.log_metric(name, value, step=step)
+
+
+def log_finite(metrics: dict[str, float]) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
+
+
+def log_artifacts(paths: list[Path]) -> None:
+    import mlflow
+
+    for path in paths:
+        mlflow.log_artifact(str(path))

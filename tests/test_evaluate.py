@@ -1,0 +1,96 @@
+"""The evaluate stage's library: methods, per-frame scores, reports, MLflow curves."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from progrestore import tracking
+from progrestore.data.dataset import build_task_dataset
+from progrestore.data.prepare import prepare_images
+from progrestore.data.sources import SourceItem
+from progrestore.evaluate.methods import ClipContext, trajectory
+from progrestore.evaluate.metrics import FrameScorer
+from progrestore.evaluate.report import evaluate_dataset, write_report
+
+from .conftest import TINY_CLIP
+
+METHODS = ["oracle", "identity", "classical"]
+
+
+@pytest.fixture(scope="module")
+def scorer() -> FrameScorer:
+    return FrameScorer()
+
+
+@pytest.fixture(scope="module")
+def val_folders(tmp_path_factory, settings) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    items = [SourceItem("coffee", "train", "skimage:coffee"), SourceItem("chelsea", "val", "skimage:chelsea")]
+    prepare_images(items, root / "images", TINY_CLIP.width, TINY_CLIP.height, "band", skip_bad=False)
+    folders = {}
+    for task in ("sr", "deblur", "lowlight"):
+        build_task_dataset(
+            task, settings[task], TINY_CLIP, 3, root / "images", root / task, root / f"{task}.png"
+        )
+        folders[task] = root / task / "val"
+    return folders
+
+
+@pytest.mark.parametrize("task", ["sr", "deblur", "lowlight"])
+def test_every_method_is_scored_per_frame(task, val_folders, scorer):
+    evaluation, sheet_rows = evaluate_dataset(task, val_folders[task], METHODS, scorer)
+    summary = evaluation.summary()
+    assert summary["clips"] == 2 and set(summary["per_clip"]) == {"chelsea_v0", "chelsea_v1"}
+    oracle, identity = summary["per_frame"]["oracle"], summary["per_frame"]["identity"]
+    assert (oracle["psnr"][-1], oracle["ssim"][-1], oracle["lpips"][-1]) == (math.inf, 1.0, 0.0)
+    assert np.all(np.diff(oracle["psnr"][:-1]) > 0) and np.all(np.diff(oracle["lpips"]) < 0)
+    assert len(set(identity["psnr"])) == 1 and identity["psnr"][0] == oracle["psnr"][0]
+    assert all(len(series) == 9 for per in summary["per_frame"].values() for series in per.values())
+    assert [label.split()[0] for label, _ in sheet_rows] == METHODS
+
+
+def test_classical_baselines_restore_something(val_folders):
+    lowlight = json.loads((val_folders["lowlight"] / "manifest.jsonl").read_text().splitlines()[0])
+    from progrestore.io.video import read_video
+
+    clip = read_video(val_folders["lowlight"] / lowlight["video"])
+    ctx = ClipContext("lowlight", clip[0], 9, clip, lowlight["params"])
+    brightened = trajectory("classical", ctx)
+    assert brightened.shape == clip.shape and brightened[0].mean() > clip[0].mean() + 20
+    with pytest.raises(ValueError, match="oracle needs a synthetic clip"):
+        trajectory("oracle", ClipContext("deblur", clip[0], 9))
+
+
+def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
+    evaluation, _ = evaluate_dataset("sr", val_folders["sr"], METHODS, scorer)
+    summary = evaluation.summary()
+    write_report("sr", summary, METHODS, {"data": "test fixture"}, tmp_path / "sr.json")
+    report = json.loads((tmp_path / "sr.json").read_text())
+    assert report["final"]["oracle"]["psnr"] == math.inf and report["clips"] == 2
+    assert report["lpips_weights_sha256"] and "valid region" in report["protocol"]["ssim"]
+    rows = json.loads((tmp_path / "sr" / "psnr.json").read_text())
+    assert [r["frame"] for r in rows] == list(range(1, 10))
+    assert rows[-1]["oracle"] is None and rows[0]["identity"] == pytest.approx(
+        summary["per_frame"]["identity"]["psnr"][0]
+    )
+    assert set(json.loads((tmp_path / "sr" / "clips.json").read_text())) == {"chelsea_v0", "chelsea_v1"}
+
+
+def test_mlflow_run_holds_step_indexed_curves(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_STAGE", "evaluate@sr")
+    monkeypatch.delenv(tracking.DISABLE_ENV, raising=False)
+    with tracking.start_run("test-exp", "run", {"task": "sr"}) as run:
+        tracking.log_curve("oracle/psnr", [10.0, 20.0, math.inf])
+        run_id = run.info.run_id
+    history = mlflow.MlflowClient().get_metric_history(run_id, "oracle/psnr")
+    assert [(m.step, m.value) for m in history] == [(1, 10.0), (2, 20.0)]
+    tags = mlflow.get_run(run_id).data.tags
+    assert tags["dvc_stage"] == "evaluate@sr" and "git_commit" in tags

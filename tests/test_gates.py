@@ -1,0 +1,108 @@
+"""CI metric gates: pass on good metrics, fail on planted regressions, missing or empty files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from progrestore.cli import main
+
+from .conftest import REPO
+
+FRAMES = 9
+
+
+def _curves(start: float, end: float, exact_end: bool = False) -> dict[str, list[float]]:
+    psnr = [start + (end - start) * t / (FRAMES - 1) for t in range(FRAMES)]
+    ssim = [0.5 + 0.4 * t / (FRAMES - 1) for t in range(FRAMES)]
+    lpips = [0.5 - 0.4 * t / (FRAMES - 1) for t in range(FRAMES)]
+    if exact_end:
+        psnr[-1], ssim[-1], lpips[-1] = math.inf, 1.0, 0.0
+    return {"psnr": psnr, "ssim": ssim, "lpips": lpips}
+
+
+def _report(classical_end: float = 14.0) -> dict:
+    per_frame = {
+        "oracle": _curves(8.0, 30.0, exact_end=True),
+        "identity": {k: [v[0]] * FRAMES for k, v in _curves(8.0, 8.0).items()},
+        "classical": {k: [v[-1]] * FRAMES for k, v in _curves(classical_end, classical_end).items()},
+    }
+    return {
+        "per_frame": per_frame,
+        "final": {m: {k: s[-1] for k, s in c.items()} for m, c in per_frame.items()},
+    }
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "metrics").mkdir()
+    for task in params["tasks"]:
+        (tmp_path / "metrics" / f"{task}.json").write_text(json.dumps(_report()))
+    return tmp_path
+
+
+def _gate(*extra: str) -> int:
+    return main(["gate", *extra])
+
+
+def test_good_metrics_pass(workspace, capsys):
+    assert _gate() == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "lowlight/classical psnr  +6.000 dB" in out
+
+
+def test_planted_regression_below_the_identity_margin_fails(workspace, capsys):
+    (workspace / "metrics" / "lowlight.json").write_text(json.dumps(_report(classical_end=9.0)))
+    assert _gate() == 1
+    assert "lowlight/classical psnr  +1.000 dB" in capsys.readouterr().out
+
+
+def test_oracle_that_does_not_end_clean_fails(workspace, capsys):
+    report = _report()
+    report["per_frame"]["oracle"]["lpips"][-1] = 0.01
+    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    assert _gate() == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_non_finite_or_out_of_range_values_fail(workspace, capsys):
+    report = _report()
+    report["per_frame"]["identity"]["ssim"][3] = 1.5
+    report["per_frame"]["classical"]["lpips"][0] = float("nan")
+    (workspace / "metrics" / "deblur.json").write_text(json.dumps(report))
+    assert _gate() == 1
+    out = capsys.readouterr().out
+    assert "ssim@4" in out and "lpips@1" in out
+
+
+@pytest.mark.parametrize("content", [None, "", "{}"])
+def test_missing_or_empty_metrics_fail(workspace, capsys, content):
+    path = workspace / "metrics" / "sr.json"
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content)
+    assert _gate() == 1
+    assert "missing or empty" in capsys.readouterr().out
+
+
+def test_regression_against_a_base_revision_fails(workspace, capsys):
+    git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    assert _gate("--base", "HEAD") == 0
+    worse = copy.deepcopy(_report(classical_end=13.9))  # 0.1 dB worse than base; tolerance 0.05 dB
+    (workspace / "metrics" / "deblur.json").write_text(json.dumps(worse))
+    capsys.readouterr()
+    assert _gate("--base", "HEAD") == 1
+    assert "deblur/classical psnr" in capsys.readouterr().out
