@@ -27,6 +27,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.methods import ClipContext, trajectory
 from progrestore.evaluate.metrics import FrameScorer
+from progrestore.evaluate.protocol import SKIMAGE_SSIM_ARGS
 from progrestore.io.images import read_image
 from progrestore.io.video import read_video
 
@@ -37,19 +38,7 @@ def straightforward(model: lpips.LPIPS, frames: np.ndarray, clean: np.ndarray) -
     scores = {"psnr": [], "ssim": [], "lpips": []}
     for frame in frames:
         scores["psnr"].append(float(peak_signal_noise_ratio(clean, frame, data_range=255)))
-        scores["ssim"].append(
-            float(
-                structural_similarity(
-                    frame,
-                    clean,
-                    gaussian_weights=True,
-                    sigma=1.5,
-                    use_sample_covariance=False,
-                    data_range=255,
-                    channel_axis=-1,
-                )
-            )
-        )
+        scores["ssim"].append(float(structural_similarity(frame, clean, **SKIMAGE_SSIM_ARGS)))
         with torch.inference_mode():
             scores["lpips"].append(model(lpips.im2tensor(frame), lpips.im2tensor(clean)).item())
     return scores

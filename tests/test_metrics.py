@@ -12,6 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.metrics import FrameScorer, Lpips, psnr, ssim
+from progrestore.evaluate.protocol import SKIMAGE_SSIM_ARGS
 from progrestore.io.images import read_image
 
 DATA = Path(__file__).parent / "data" / "lpips"
@@ -40,15 +41,7 @@ def test_ssim_and_psnr_equal_skimage(examples):
         (rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))
     )
     for image, reference in pairs:
-        expected = structural_similarity(
-            image,
-            reference,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            data_range=255,
-            channel_axis=-1,
-        )
+        expected = structural_similarity(image, reference, **SKIMAGE_SSIM_ARGS)
         assert ssim(image, reference) == pytest.approx(expected, abs=1e-4)
         assert psnr(image, reference) == pytest.approx(
             peak_signal_noise_ratio(reference, image, data_range=255), abs=1e-9
@@ -72,15 +65,7 @@ def test_cached_reference_path_equals_pairwise_lpips_and_skimage(perceptual):
     for t, frame in enumerate(frames):
         pairwise = reference_model(lpips.im2tensor(frame), lpips.im2tensor(clean)).item()
         assert scores["lpips"][t] == pytest.approx(pairwise, abs=1e-6)
-        skimage_ssim = structural_similarity(
-            frame,
-            clean,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            data_range=255,
-            channel_axis=-1,
-        )
+        skimage_ssim = structural_similarity(frame, clean, **SKIMAGE_SSIM_ARGS)
         assert scores["ssim"][t] == pytest.approx(skimage_ssim, abs=1e-4)
     assert scores["psnr"][0] == scores["psnr"][1] and scores["lpips"][0] == scores["lpips"][1]
     assert (scores["psnr"][-1], scores["ssim"][-1], scores["lpips"][-1]) == (math.inf, 1.0, 0.0)
