@@ -94,3 +94,14 @@ def test_mlflow_run_holds_step_indexed_curves(tmp_path, monkeypatch):
     assert [(m.step, m.value) for m in history] == [(1, 10.0), (2, 20.0)]
     tags = mlflow.get_run(run_id).data.tags
     assert tags["dvc_stage"] == "evaluate@sr" and "git_commit" in tags
+
+
+def test_curves_figure_is_a_deterministic_png(val_folders, scorer, tmp_path):
+    from progrestore.evaluate.report import write_curves
+
+    evaluation, _ = evaluate_dataset("deblur", val_folders["deblur"], METHODS, scorer)
+    curves = evaluation.summary()["per_frame"]
+    write_curves("deblur", curves, "test fixture", tmp_path / "a.png")
+    write_curves("deblur", curves, "test fixture", tmp_path / "b.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert data.startswith(b"\x89PNG") and data == (tmp_path / "b.png").read_bytes()

@@ -115,7 +115,7 @@ def cmd_prompts(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from progrestore.evaluate.metrics import FrameScorer  # torch: loaded only by the commands that score
-    from progrestore.evaluate.report import evaluate_dataset, write_report, write_sheet
+    from progrestore.evaluate.report import evaluate_dataset, write_curves, write_report, write_sheet
 
     params = load_params(args.params)
     degradations.get(args.task)
@@ -128,6 +128,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     sheet = EVAL_SHEETS_DIR / f"{args.task}.png"
     write_report(args.task, summary, methods, {"data": DATA_LABELS[source]}, metrics_path)
     write_sheet(sheet_rows, sheet)
+    curves = EVAL_SHEETS_DIR / f"{args.task}_curves.png"
+    write_curves(args.task, summary["per_frame"], DATA_LABELS[source], curves)
     run_params = {
         "task": args.task,
         "methods": ",".join(methods),
@@ -138,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         f"evaluate-{args.task}",
         run_params,
         summary,
-        [metrics_path, sheet, *metrics_path.with_suffix("").glob("*.json")],
+        [metrics_path, sheet, curves, *metrics_path.with_suffix("").glob("*.json")],
     )
     for method in methods:
         final = summary["final"][method]

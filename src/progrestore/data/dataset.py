@@ -106,10 +106,9 @@ def build_task_dataset(
         write_text(folder / "videos.txt", "".join(e["video"] + "\n" for e in rows))
         write_text(folder / "images.txt", "".join(e["image"] + "\n" for e in rows))
         write_jsonl(folder / CLIP_MANIFEST, rows)
-        for image in (i for i in images if i["split"] == split and split == "val"):
-            shutil.copyfile(
-                images_dir / split / f"{image['image_id']}.png", folder / "clean" / f"{image['image_id']}.png"
-            )
+        if split == "val":
+            for image_id in {e["image_id"] for e in rows}:
+                shutil.copyfile(images_dir / split / f"{image_id}.png", folder / "clean" / f"{image_id}.png")
 
     shown = [e for e in entries if e["split"] == "val"][:SHEET_CLIPS] or entries[:SHEET_CLIPS]
     sheet_rows = [(f"{task} {e['clip_id']}", read_video(staging / e["split"] / e["video"])) for e in shown]

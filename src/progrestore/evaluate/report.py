@@ -23,7 +23,7 @@ from progrestore.errors import InputError
 from progrestore.evaluate.methods import METHODS, ClipContext, trajectory
 from progrestore.evaluate.metrics import FrameScorer, Lpips
 from progrestore.evaluate.protocol import METRICS, PROTOCOL
-from progrestore.io.atomic import write_json
+from progrestore.io.atomic import atomic_path, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import read_video
 
@@ -122,3 +122,27 @@ def write_report(task: str, summary: dict, methods: list[str], labels: dict, met
 
 def write_sheet(rows: list, path: Path) -> None:
     write_png(Path(path), contact_sheet(rows))
+
+
+def write_curves(task: str, per_frame: dict[str, dict[str, list[float]]], label: str, path: Path) -> None:
+    """PSNR, SSIM and LPIPS per frame, one line per method (the layout of the paper's Fig. 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS (lower is better)"}
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4), dpi=100)
+    for axis, metric in zip(axes, METRICS, strict=True):
+        for method, curves in per_frame.items():
+            values = [v if math.isfinite(v) else float("nan") for v in curves[metric]]
+            axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=method)
+        axis.set_xlabel("frame")
+        axis.set_title(names[metric], fontsize=10)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"{task}: {label}", fontsize=9)
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(figure)
