@@ -1,4 +1,4 @@
-"""Fail when a prepare/degrade/prompts output hashes differently from the committed dvc.lock (non-determinism).
+"""Fail when a prepare/degrade/prompts/encode/restore output hashes differently from the committed dvc.lock (non-determinism).
 
 Evaluation outputs are left to `progrestore gate --base HEAD`, which compares them with a tolerance.
 """
@@ -19,7 +19,7 @@ def outs(lock: dict) -> dict[str, str]:
     return {
         out["path"]: out["md5"]
         for name, stage in lock["stages"].items()
-        if name.startswith(("prepare", "degrade@", "prompts@"))
+        if name.startswith(("prepare", "degrade@", "prompts@", "encode_", "restore@"))
         for out in stage.get("outs", [])
     }
 

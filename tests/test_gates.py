@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def _report(classical_end: float = 14.0) -> dict:
         "oracle": _curves(8.0, 30.0, exact_end=True),
         "identity": {k: [v[0]] * FRAMES for k, v in _curves(8.0, 8.0).items()},
         "classical": {k: [v[-1]] * FRAMES for k, v in _curves(classical_end, classical_end).items()},
+        "model": _curves(8.0, 12.0),
     }
     return {
         "per_frame": per_frame,
@@ -52,6 +54,18 @@ def workspace(tmp_path, monkeypatch) -> Path:
 
 def _gate(*extra: str) -> int:
     return main(["gate", *extra])
+
+
+def test_a_model_margin_applies_to_its_profile_only(workspace, capsys):
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["gates"]["margin_over_identity"]["model@cogvideox1.5-5b-i2v"] = {"sr": 5.0}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    report = _report() | {"profile": "tiny"}
+    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    assert _gate() == 0  # a tiny run is not held to the 5B margin
+    (workspace / "metrics" / "sr.json").write_text(json.dumps(report | {"profile": "cogvideox1.5-5b-i2v"}))
+    assert _gate() == 1  # the model gains 4 dB over identity, the 5B profile must gain 5
+    assert re.search(r"sr/model psnr\s+\+4\.000 dB\s+>= \+5\.000 dB\s+FAIL", capsys.readouterr().out)
 
 
 def test_good_metrics_pass(workspace, capsys):

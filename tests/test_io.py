@@ -81,3 +81,27 @@ def test_failed_write_leaves_neither_target_nor_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_text(target, "whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_safetensors_metadata_order_does_not_change_the_bytes(tmp_path):
+    import torch
+
+    from progrestore.io.tensors import save_tensors
+
+    tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4)}
+    blobs = set()
+    for i in range(6):  # insertion orders differ; the bytes must not
+        metadata = dict(
+            sorted(
+                {"height": "96", "width": "160", "frames": "9"}.items(),
+                key=lambda kv: (kv[0] * (i + 1))[i % 3 :],
+            )
+        )
+        save_tensors(tensors, tmp_path / f"{i}.safetensors", metadata)
+        blobs.add((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(blobs) == 1
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "0.safetensors"), "pt") as handle:
+        assert handle.metadata() == {"frames": "9", "height": "96", "width": "160"}
+        assert torch.equal(handle.get_tensor("b"), tensors["b"])

@@ -110,7 +110,7 @@ def test_editing_one_task_marks_only_its_branch_stale(repo):
         (repo / "params.yaml").write_text(original)
 
 
-def test_prompt_strategy_experiment_reruns_only_the_prompt_stages(repo):
+def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo):
     original = (repo / "params.yaml").read_text()
     try:
         _edit_params(repo, prompts__strategy="scene")
@@ -122,9 +122,12 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_stages(repo):
     _run(["git", "commit", "-qm", "baseline"], repo)
     run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", cwd=repo)
     ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {"prompts@sr", "prompts@deblur", "prompts@lowlight"}
+    consumers = ("prompts", "encode_text", "train", "restore", "evaluate")
+    assert ran == {f"{stage}@{task}" for stage in consumers for task in ("sr", "deblur", "lowlight")}
     diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
     assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
+    metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
+    assert "final.model.psnr" in metrics["metrics/sr.json"]  # the model rows of the two strategies
     scene = (repo / "data/datasets/sr/val/prompt.txt").read_text()
     assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 

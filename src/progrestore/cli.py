@@ -36,6 +36,7 @@ DATA_LABELS = {
     "folder": "images from data.folder.path",
 }
 DATASETS_DIR = Path("data/datasets")
+RESTORED_DIR = Path("data/restored")
 SHEETS_DIR = Path("reports/degrade")
 
 
@@ -113,6 +114,46 @@ def cmd_prompts(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_encode(args: argparse.Namespace) -> None:
+    from progrestore.train.stage import run_encode_text, run_encode_video  # torch and diffusers
+
+    params = load_params(args.params)
+    degradations.get(args.task)
+    run = run_encode_video if args.what == "video" else run_encode_text
+    print(f"{args.task}: {args.what} -> {run(params, args.task, DATASETS_DIR)}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from progrestore.train.stage import MODELS_DIR, run_train
+
+    params = load_params(args.params)
+    tasks = args.tasks or [args.task]
+    for task in tasks:
+        degradations.get(task)
+    out = args.out or MODELS_DIR / args.task
+    print(f"LoRA ({'+'.join(tasks)}) -> {run_train(params, tasks, DATASETS_DIR, out)}")
+
+
+def cmd_restore_clips(args: argparse.Namespace) -> None:
+    from progrestore.infer.stage import run_restore
+
+    params = load_params(args.params)
+    degradations.get(args.task)
+    print(f"{args.task}: trajectories -> {run_restore(params, args.task, DATASETS_DIR)}")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from progrestore.infer.stage import run_restore_image
+
+    params = load_params(args.params)
+    degradations.get(args.task)
+    lora = args.lora
+    if lora is None and not args.no_lora:
+        lora = Path("models") / args.task
+    out = run_restore_image(params, args.image, args.task, lora, args.out, args.prompt)
+    print(f"{args.image} -> {out}/trajectory.mp4, strip.png, restored.png")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from progrestore.evaluate.metrics import FrameScorer  # torch: loaded only by the commands that score
     from progrestore.evaluate.report import evaluate_dataset, write_curves, write_report, write_sheet
@@ -121,21 +162,34 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     degradations.get(args.task)
     methods = evaluated_methods(params)
     source = params.section("data").choice("source", SOURCES)
+    restored = RESTORED_DIR / args.task
+    labels, display = {"data": DATA_LABELS[source]}, {}
+    if "model" in methods:
+        meta_path = restored / "restored.json"
+        if not meta_path.is_file():
+            raise InputError(
+                f"{meta_path} not found: run the restore stage first (dvc repro restore@{args.task})"
+            )
+        meta = json.loads(meta_path.read_text())
+        labels |= {"model_profile": meta["label"], "profile": meta["profile"]}
+        display["model"] = f"model [{meta['label']}]"  # the tiny random model is labelled wherever it appears
     scorer = FrameScorer()
-    evaluation, sheet_rows = evaluate_dataset(args.task, DATASETS_DIR / args.task / "val", methods, scorer)
+    val = DATASETS_DIR / args.task / "val"
+    evaluation, sheet_rows = evaluate_dataset(args.task, val, methods, scorer, restored, display)
     summary = evaluation.summary()
     metrics_path = METRICS_DIR / f"{args.task}.json"
     sheet = EVAL_SHEETS_DIR / f"{args.task}.png"
-    write_report(args.task, summary, methods, {"data": DATA_LABELS[source]}, metrics_path)
+    write_report(args.task, summary, methods, labels, metrics_path)
     write_sheet(sheet_rows, sheet)
     curves = EVAL_SHEETS_DIR / f"{args.task}_curves.png"
-    write_curves(args.task, summary["per_frame"], DATA_LABELS[source], curves)
+    write_curves(args.task, summary["per_frame"], DATA_LABELS[source], curves, display)
     run_params = {
         "task": args.task,
         "methods": ",".join(methods),
         "data_source": source,
         "clips": summary["clips"],
     }
+    run_params |= {"model_profile": labels.get("model_profile", "-")}
     _track_evaluation(
         f"evaluate-{args.task}",
         run_params,
@@ -144,7 +198,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     for method in methods:
         final = summary["final"][method]
-        print(f"{args.task} {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
+        print(
+            f"{args.task} {display.get(method, method)}: "
+            + "  ".join(f"{k} {v:.4f}" for k, v in final.items())
+        )
 
 
 def cmd_gate(args: argparse.Namespace) -> None:
@@ -229,6 +286,30 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--base", default=None, help="also compare with the metrics of this git revision")
     gate.add_argument("--metrics-dir", type=Path, default=METRICS_DIR)
     gate.set_defaults(run=cmd_gate)
+
+    encode = commands.add_parser("encode", help="VAE latents (video) or T5 embeddings (text) of one task")
+    encode.add_argument("what", choices=("video", "text"))
+    encode.add_argument("task")
+    encode.set_defaults(run=cmd_encode)
+
+    train = commands.add_parser("train", help="LoRA-fine-tune the I2V transformer on one task (or several)")
+    train.add_argument("task", help="the LoRA's name and, without --tasks, its training task")
+    train.add_argument("--tasks", nargs="+", default=None, help="train one joint LoRA on these tasks")
+    train.add_argument("--out", type=Path, default=None, help="default: models/<task>")
+    train.set_defaults(run=cmd_train)
+
+    clips = commands.add_parser("restore-clips", help="trajectories of one task's val clips (stage restore)")
+    clips.add_argument("task")
+    clips.set_defaults(run=cmd_restore_clips)
+
+    restore = commands.add_parser("restore", help="restore your own image: a 9-frame trajectory")
+    restore.add_argument("image", type=Path)
+    restore.add_argument("--task", required=True, choices=("sr", "deblur", "lowlight"))
+    restore.add_argument("--lora", type=Path, default=None, help="LoRA folder (default: models/<task>)")
+    restore.add_argument("--no-lora", action="store_true", help="the base model alone")
+    restore.add_argument("--prompt", default=None, help="default: the task's uniform prompt")
+    restore.add_argument("--out", type=Path, required=True)
+    restore.set_defaults(run=cmd_restore)
 
     relo = commands.add_parser("reloblur", help="zero-shot evaluation on a folder in the ReLoBlur layout")
     relo.add_argument("root", type=Path, help="folder holding <split>/<scene>/<NN>/*_blur.png (+ masks/)")

@@ -37,6 +37,11 @@ class Section:
         found = self._values.get(name, "<missing>")
         return ParamsError(f"{self._source}: {self.key(name)} must be {expected}, got {found!r}")
 
+    def merged(self, name: str) -> Section:
+        """This section with the values of its sub-section ``name`` on top (profile overrides)."""
+        overrides = self.section(name)
+        return Section(self._values | overrides._values, self._prefix, self._source)
+
     def fields(self) -> list[str]:
         return list(self._values)
 

@@ -87,3 +87,9 @@ def log_artifacts(paths: list[Path]) -> None:
 
     for path in paths:
         mlflow.log_artifact(str(path))
+
+
+def log_step(metrics: dict[str, float], step: int) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step=step)

@@ -6,7 +6,8 @@ Checks, each a row of the printed table:
 - ``range``: every per-frame value is in range (SSIM in [-1, 1], LPIPS >= 0, PSNR >= 0) and finite, except a
   PSNR of inf where SSIM is 1 and LPIPS 0 (an exact frame);
 - ``oracle``: the oracle's last frame is exactly clean (PSNR inf, SSIM 1, LPIPS 0), if ``gates.oracle_exact``;
-- ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB;
+- ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB
+  (a key ``model@<profile>`` applies to the model method of that profile only);
 - ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than ``gates.tolerance``.
 """
 
@@ -90,9 +91,13 @@ def check_task(
         checks.append(Check("oracle", f"{task}/oracle", shown, "inf/1/0", exact))
     margins = gates.section("margin_over_identity")
     final = report["final"]
-    for method in margins.fields():
-        if method in final and "identity" in final and task in margins.section(method).fields():
-            needed = margins.section(method).number(task)
+    profile = report.get("profile")
+    for key in margins.fields():
+        method, _, only_for = key.partition("@")  # "model@<profile>": a margin for one model profile
+        if only_for and only_for != profile:
+            continue
+        if method in final and "identity" in final and task in margins.section(key).fields():
+            needed = margins.section(key).number(task)
             gain = final[method]["psnr"] - final["identity"]["psnr"]
             checks.append(
                 Check(

@@ -22,6 +22,7 @@ class ClipContext:
     frames: int
     clip: np.ndarray | None = None  # the synthetic progression, when there is one
     params: dict | None = None  # the clip's sampled degradation parameters, when known
+    restored: np.ndarray | None = None  # the model's trajectory, when the restore stage made one
 
 
 def _oracle(ctx: ClipContext) -> np.ndarray:
@@ -39,9 +40,16 @@ def _classical(ctx: ClipContext) -> np.ndarray:
     return np.repeat(restored[None], ctx.frames, axis=0)
 
 
+def _model(ctx: ClipContext) -> np.ndarray:
+    if ctx.restored is None:
+        raise ValueError("the model method needs the restore stage's trajectories (dvc repro restore@<task>)")
+    return ctx.restored
+
+
 METHODS: dict[str, tuple[Callable[[ClipContext], np.ndarray], str]] = {
     "oracle": (_oracle, "the synthetic clip itself (sanity check: ends exactly at the clean image)"),
     "identity": (_identity, "the degraded input at every frame (the floor any restorer must beat)"),
+    "model": (_model, "the LoRA-fine-tuned CogVideoX I2V trajectory (restore stage); see model_profile"),
     "classical": (
         _classical,
         "per-task classical restorer: " + "; ".join(f"{k}: {v}" for k, v in baselines.DESCRIPTIONS.items()),

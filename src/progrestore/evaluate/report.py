@@ -70,7 +70,12 @@ def score_methods(scorer: FrameScorer, reference, ctx: ClipContext, methods: lis
 
 
 def evaluate_dataset(
-    task: str, split_dir: Path, methods: list[str], scorer: FrameScorer
+    task: str,
+    split_dir: Path,
+    methods: list[str],
+    scorer: FrameScorer,
+    restored_dir: Path | None = None,
+    display: dict[str, str] | None = None,
 ) -> tuple[Evaluation, list]:
     """Score every clip listed in ``<split_dir>/manifest.jsonl``; returns the scores and sheet rows."""
     manifest = Path(split_dir) / CLIP_MANIFEST
@@ -83,11 +88,18 @@ def evaluate_dataset(
     for entry in tqdm(entries, desc=f"evaluate {task}", unit="clip"):
         clip = read_video(Path(split_dir) / entry["video"])
         clean = read_image(Path(split_dir) / entry["clean"])
-        ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"])
+        restored = None
+        if "model" in methods:
+            path = Path(restored_dir or "") / f"{entry['clip_id']}.mp4"
+            if not path.is_file():
+                raise InputError(f"{path} not found: run the restore stage first (dvc repro restore@{task})")
+            restored = read_video(path)
+        ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"], restored)
         scores, trajectories = score_methods(scorer, scorer.reference(clean), ctx, methods)
         evaluation.add(entry["clip_id"], scores)
         if len(sheet_rows) < SHEET_CLIPS * len(methods):
-            sheet_rows += [(f"{m} {entry['clip_id']}", trajectories[m]) for m in methods]
+            names = display or {}
+            sheet_rows += [(f"{names.get(m, m)} {entry['clip_id']}", trajectories[m]) for m in methods]
     return evaluation, sheet_rows
 
 
@@ -124,7 +136,13 @@ def write_sheet(rows: list, path: Path) -> None:
     write_png(Path(path), contact_sheet(rows))
 
 
-def write_curves(task: str, per_frame: dict[str, dict[str, list[float]]], label: str, path: Path) -> None:
+def write_curves(
+    task: str,
+    per_frame: dict[str, dict[str, list[float]]],
+    label: str,
+    path: Path,
+    display: dict[str, str] | None = None,
+) -> None:
     """PSNR, SSIM and LPIPS per frame, one line per method (the layout of the paper's Fig. 2)."""
     import matplotlib
 
@@ -136,7 +154,8 @@ def write_curves(task: str, per_frame: dict[str, dict[str, list[float]]], label:
     for axis, metric in zip(axes, METRICS, strict=True):
         for method, curves in per_frame.items():
             values = [v if math.isfinite(v) else float("nan") for v in curves[metric]]
-            axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=method)
+            name = (display or {}).get(method, method)
+            axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
         axis.set_xlabel("frame")
         axis.set_title(names[metric], fontsize=10)
         axis.grid(alpha=0.3)

@@ -1,0 +1,1 @@
+"""Inference: restoration trajectories for the val clips and for a user's own image."""

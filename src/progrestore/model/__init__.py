@@ -1,0 +1,2 @@
+"""CogVideoX image-to-video: model profiles, building/loading, and the image conditioning shared by
+training and inference."""

@@ -1,0 +1,36 @@
+"""Bringing frames to the model's size and back.
+
+To the model: the centre window of the model's aspect ratio (the framing rule's step 2; nothing is cut
+when the aspects agree, as for 1360x768 clips and the 1.5 profile), area-resized to the model size.
+Back: the model's frames are resized (bicubic) to that window and pasted into a copy of the input, so
+the part outside the window, if any, keeps the input's pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from progrestore.data.framing import centre_window
+
+
+def to_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    x, y, w, h = centre_window(image.shape[1], image.shape[0], width, height)
+    window = image[y : y + h, x : x + w]
+    if window.shape[:2] == (height, width):
+        return np.ascontiguousarray(window)
+    interpolation = cv2.INTER_AREA if w >= width else cv2.INTER_CUBIC
+    return cv2.resize(window, (width, height), interpolation=interpolation)
+
+
+def from_model(frames: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """(T, h, w, 3) model frames -> (T, H, W, 3) at the size of ``original`` (the model's input before sizing)."""
+    height, width = frames.shape[1:3]
+    x, y, w, h = centre_window(original.shape[1], original.shape[0], width, height)
+    out = np.repeat(original[None], len(frames), axis=0)
+    for t, frame in enumerate(frames):
+        resized = (
+            frame if (h, w) == frame.shape[:2] else cv2.resize(frame, (w, h), interpolation=cv2.INTER_CUBIC)
+        )
+        out[t, y : y + h, x : x + w] = resized
+    return out

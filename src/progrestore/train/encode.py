@@ -1,0 +1,101 @@
+"""Stages ``encode_video`` and ``encode_text``: what training and inference read instead of pixels and text.
+
+Video latents (VAE, scaled, one sample per clip from a generator seeded by the clip) and the first frames
+at the model's size go to ``video.safetensors``; T5 embeddings of every distinct prompt (and of the empty
+negative prompt) go to ``text.safetensors``, keyed by the prompt's sha256. The two are separate stages, so
+a new prompt strategy re-encodes only text and a LoRA hyper-parameter re-encodes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from progrestore.data.dataset import CLIP_MANIFEST
+from progrestore.errors import InputError
+from progrestore.io.tensors import save_tensors
+from progrestore.io.video import read_video
+from progrestore.model.conditioning import encode_video
+from progrestore.model.sizing import to_model
+
+NEGATIVE_PROMPT = ""
+
+
+def prompt_key(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def to_unit_range(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+
+
+def clip_entries(split_dir: Path) -> list[dict]:
+    manifest = Path(split_dir) / CLIP_MANIFEST
+    if not manifest.is_file():
+        raise InputError(f"{manifest} not found: run the degrade stage first")
+    return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+
+
+def read_prompts(split_dir: Path, entries: list[dict]) -> list[str]:
+    path = Path(split_dir) / "prompt.txt"
+    if not path.is_file():
+        raise InputError(f"{path} not found: run the prompts stage first")
+    prompts = path.read_text().splitlines()
+    if len(prompts) != len(entries):
+        raise InputError(f"{path} has {len(prompts)} lines for {len(entries)} clips")
+    return prompts
+
+
+@torch.inference_mode()
+def encode_videos(components: dict, split_dir: Path, height: int, width: int, seed: int, out: Path) -> int:
+    vae = components["vae"]
+    device, dtype = vae.device, vae.dtype
+    tensors = {}
+    for entry in tqdm(clip_entries(split_dir), desc="encode video", unit="clip"):
+        frames = np.stack([to_model(f, height, width) for f in read_video(Path(split_dir) / entry["video"])])
+        video = to_unit_range(frames)[None].to(device, dtype)
+        generator = torch.Generator(device).manual_seed(seed + int(prompt_key(entry["clip_id"])[:8], 16))
+        tensors[f"latents/{entry['clip_id']}"] = encode_video(vae, video, generator)[0].float()
+        tensors[f"first_frame/{entry['clip_id']}"] = torch.from_numpy(frames[0]).permute(2, 0, 1).contiguous()
+    save_tensors(tensors, out, {"height": str(height), "width": str(width), "frames": str(len(frames))})
+    return len(tensors) // 2
+
+
+@torch.inference_mode()
+def encode_texts(pipe, prompts: list[str], out: Path) -> int:
+    unique = sorted(set(prompts) | {NEGATIVE_PROMPT})
+    tensors = {}
+    for prompt in tqdm(unique, desc="encode text", unit="prompt"):
+        embeds, _ = pipe.encode_prompt(
+            prompt=prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=226,
+            device=pipe.text_encoder.device,
+        )
+        tensors[prompt_key(prompt)] = embeds[0].float()
+    save_tensors(tensors, out, {"prompts": str(len(unique))})
+    return len(unique)
+
+
+def load_video_cache(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    if not Path(path).is_file():
+        raise InputError(f"{path} not found: run the encode_video stage first")
+    flat = load_file(str(path))
+    clips: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        kind, clip_id = key.split("/", 1)
+        clips.setdefault(clip_id, {})[kind] = value
+    return clips
+
+
+def load_text_cache(path: Path) -> dict[str, torch.Tensor]:
+    if not Path(path).is_file():
+        raise InputError(f"{path} not found: run the encode_text stage first")
+    return load_file(str(path))

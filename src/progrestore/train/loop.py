@@ -1,0 +1,276 @@
+"""LoRA fine-tuning of the CogVideoX I2V transformer with peft, run through accelerate.
+
+Every random draw of step s (clip order, timestep, noise, pixel noise of the conditioning image, image
+dropout) comes from a generator seeded by (seed, s, process rank), so a run killed after a checkpoint and
+resumed takes exactly the steps it would have taken: resume restores only the model, optimizer and
+learning-rate state (``accelerator.save_state``). Loss: the v-prediction written as x0 with weight
+1/(1 - alpha_bar_t), as the official trainer and diffusers' example do (equal to MSE on v).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from progrestore.config import Section
+from progrestore.io.atomic import write_json
+from progrestore.io.tensors import canonicalise
+from progrestore.model.conditioning import image_latents, model_extras, pad_video_latents
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    rank: int
+    alpha: int
+    targets: tuple[str, ...]
+    learning_rate: float
+    betas: tuple[float, float]
+    weight_decay: float
+    warmup_steps: int
+    max_grad_norm: float
+    gradient_checkpointing: bool
+    image_dropout: float
+    checkpoint_every: int
+    keep_checkpoints: int
+    seed: int
+
+    @classmethod
+    def from_section(cls, train: Section, tiny: bool = False) -> TrainConfig:
+        """``train.*`` (the official trainer's defaults), with ``train.tiny.*`` on top for tiny profiles."""
+        if tiny:
+            train = train.merged("tiny")
+        targets = train.names("target_modules")
+        betas = train.interval("betas", 0.0, 0.99999)
+        return cls(
+            steps=train.integer("steps", 1),
+            rank=train.integer("rank", 1, 1024),
+            alpha=train.integer("alpha", 1, 4096),
+            targets=targets,
+            learning_rate=train.number("learning_rate", 0.0, 1.0),
+            betas=betas,
+            weight_decay=train.number("weight_decay", 0.0, 1.0),
+            warmup_steps=train.integer("warmup_steps", 0),
+            max_grad_norm=train.number("max_grad_norm", 0.0),
+            gradient_checkpointing=train.boolean("gradient_checkpointing"),
+            image_dropout=train.number("image_dropout", 0.0, 1.0),
+            checkpoint_every=train.integer("checkpoint_every", 1),
+            keep_checkpoints=train.integer("keep_checkpoints", 1),
+            seed=train.integer("seed", 0),
+        )
+
+    def lora_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.rank, lora_alpha=self.alpha, target_modules=list(self.targets), init_lora_weights=True
+        )
+
+
+@dataclass
+class TrainData:
+    """Encoded clips: video latents (F, C, h, w), first frames (3, H, W) uint8, prompt embeddings."""
+
+    clip_ids: list[str]
+    latents: dict[str, torch.Tensor]
+    first_frames: dict[str, torch.Tensor]
+    prompt_embeds: dict[str, torch.Tensor]  # by clip id
+    num_frames: int
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    lr: float
+    seconds: float
+    peak_memory_mb: float
+
+
+@dataclass
+class TrainResult:
+    logs: list[StepLog] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 1009 + rank)
+
+
+def clip_for_step(data: TrainData, seed: int, step: int, rank: int, world: int) -> str:
+    """Each epoch visits every clip once in a seeded order; processes take interleaved positions."""
+    position = step * world + rank
+    epoch, index = divmod(position, len(data.clip_ids))
+    order = torch.randperm(len(data.clip_ids), generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    return data.clip_ids[order[index]]
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def loss_for_step(
+    pipe, transformer, data: TrainData, cfg: TrainConfig, step: int, rank: int, world: int
+) -> torch.Tensor:
+    device, dtype = pipe.vae.device, pipe.vae.dtype
+    clip_id = clip_for_step(data, cfg.seed, step, rank, world)
+    generator = step_generator(cfg.seed, step, rank)
+    p_t = (
+        pipe.transformer.config.patch_size_t
+    )  # ``transformer`` may be wrapped (DDP); the config is the pipeline's
+    latents = pad_video_latents(data.latents[clip_id][None].to(device, dtype), p_t)
+    image = (data.first_frames[clip_id][None].to(device, dtype) / 127.5) - 1.0
+    sigma = torch.exp(torch.normal(-3.0, 0.5, (1,), generator=generator)).to(device, dtype)
+    with torch.no_grad():
+        conditioning = image_latents(pipe.vae, image, data.num_frames, p_t, generator, noise_sigma=sigma)
+    if torch.rand((), generator=generator).item() < cfg.image_dropout:
+        conditioning = torch.zeros_like(conditioning)
+    timestep = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (1,), generator=generator).to(
+        device
+    )
+    noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
+    noisy = pipe.scheduler.add_noise(latents, noise, timestep)
+    height, width = image.shape[-2:]
+    rotary = pipe._prepare_rotary_positional_embeddings(height, width, latents.shape[1], device)
+    prediction = transformer(
+        hidden_states=torch.cat([noisy, conditioning], dim=2),
+        encoder_hidden_states=data.prompt_embeds[clip_id][None].to(device, dtype),
+        timestep=timestep,
+        ofs=model_extras(pipe.transformer, latents),
+        image_rotary_emb=rotary,
+        return_dict=False,
+    )[0]
+    predicted_x0 = pipe.scheduler.get_velocity(prediction, noisy, timestep)
+    alphas = pipe.scheduler.alphas_cumprod.to(device)[timestep]
+    weights = (1.0 / (1.0 - alphas)).view(-1, 1, 1, 1, 1)
+    return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
+
+
+def _latest_checkpoint(folder: Path, fingerprint: str) -> Path | None:
+    candidates = []
+    for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*"):
+        meta = path / "progrestore.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("fingerprint") == fingerprint:
+            candidates.append((int(path.name.removeprefix(CHECKPOINT_PREFIX)), path))
+    return max(candidates)[1] if candidates else None
+
+
+def train_lora(
+    pipe,
+    data: TrainData,
+    cfg: TrainConfig,
+    checkpoints: Path,
+    fingerprint: str,
+    stop_after: int | None = None,
+    on_step=None,
+) -> tuple[object, TrainResult]:
+    """Train; returns the (unwrapped) transformer with its LoRA adapter and the per-step logs.
+
+    ``stop_after`` ends the run early (after checkpointing), as a kill would: used to test resume.
+    """
+    from accelerate import Accelerator
+    from diffusers.optimization import get_scheduler
+
+    gpu = torch.cuda.is_available()
+    # cpu=True lets several CPU processes (torchrun / accelerate launch) form a gloo group
+    accelerator = Accelerator(mixed_precision="bf16" if gpu else "no", cpu=not gpu)
+    transformer = pipe.transformer
+    transformer.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):  # LoRA A matrices start random: from train.seed, not a global RNG
+        torch.manual_seed(cfg.seed)
+        transformer.add_adapter(cfg.lora_config())
+    if cfg.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    transformer.train()
+    trainable = [p for p in transformer.parameters() if p.requires_grad]
+    for p in trainable:
+        p.data = p.data.float()  # LoRA weights train in fp32 even when the base model is bf16
+    optimizer = torch.optim.AdamW(
+        trainable, lr=cfg.learning_rate, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=1e-8
+    )
+    lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.warmup_steps)
+    model, optimizer, lr_scheduler = accelerator.prepare(transformer, optimizer, lr_scheduler)
+
+    result = TrainResult()
+    latest = _latest_checkpoint(checkpoints, fingerprint)
+    if latest is not None:
+        accelerator.load_state(str(latest))
+        result.resumed_from = int(latest.name.removeprefix(CHECKPOINT_PREFIX))
+    rank, world = accelerator.process_index, accelerator.num_processes
+    for step in range(result.resumed_from, cfg.steps):
+        start = time.perf_counter()
+        with accelerator.accumulate(model):
+            loss = loss_for_step(pipe, model, data, cfg, step, rank, world)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        log = StepLog(
+            step + 1,
+            float(loss.detach()),
+            lr_scheduler.get_last_lr()[0],
+            time.perf_counter() - start,
+            peak_memory_mb(),
+        )
+        result.logs.append(log)
+        if on_step is not None and accelerator.is_main_process:
+            on_step(log)
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_after:
+            folder = Path(checkpoints) / f"{CHECKPOINT_PREFIX}{done}"
+            accelerator.save_state(str(folder))
+            if accelerator.is_main_process:
+                write_json(
+                    folder / "progrestore.json",
+                    {"step": done, "fingerprint": fingerprint, "config": asdict(cfg)},
+                )
+                kept = sorted(
+                    Path(checkpoints).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])
+                )
+                for old in kept[: -cfg.keep_checkpoints]:
+                    shutil.rmtree(old)
+            accelerator.wait_for_everyone()
+        if done == stop_after:
+            break
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.eval()
+    return unwrapped, result
+
+
+def save_lora(transformer, cfg: TrainConfig, out_dir: Path) -> Path:
+    """diffusers' LoRA format, with the adapter metadata so that alpha/rank survives a reload."""
+    from diffusers import CogVideoXImageToVideoPipeline
+    from peft.utils import get_peft_model_state_dict
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(transformer).items()
+    }
+    metadata = cfg.lora_config().to_dict()
+    metadata["target_modules"] = sorted(metadata["target_modules"])
+    CogVideoXImageToVideoPipeline.save_lora_weights(
+        str(out_dir), transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
+    )
+    weights = out_dir / "pytorch_lora_weights.safetensors"
+    canonicalise(weights)
+    return weights
+
+
+def mean_loss(logs: list[StepLog], last: int) -> float:
+    values = [log.loss for log in logs[-last:]]
+    return sum(values) / len(values) if values else math.nan

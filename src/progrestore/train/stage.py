@@ -1,0 +1,132 @@
+"""Stages ``encode_video``, ``encode_text`` and ``train``: parameters in, caches and a LoRA out."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from progrestore import tracking
+from progrestore.config import ClipSettings, Section
+from progrestore.io.atomic import write_json
+from progrestore.model.build import load_components, make_pipeline
+from progrestore.model.profiles import Profile, profile_from_params
+from progrestore.train.encode import (
+    clip_entries,
+    encode_texts,
+    encode_videos,
+    load_text_cache,
+    load_video_cache,
+    prompt_key,
+    read_prompts,
+)
+from progrestore.train.loop import TrainConfig, TrainData, mean_loss, save_lora, train_lora
+
+ENCODED_DIR = Path("data/encoded")
+MODELS_DIR = Path("models")
+
+
+def model_settings(params: Section) -> tuple[Profile, str | None, int, bool]:
+    model = params.section("model")
+    profile = profile_from_params(model)
+    path = None if model.raw("path") is None else model.text("path")
+    return profile, path, model.integer("seed", 0), model.boolean("drop_learned_pe")
+
+
+def pipeline_for(params: Section):
+    profile, path, seed, drop_pe = model_settings(params)
+    return profile, make_pipeline(load_components(profile, path, seed, drop_pe))
+
+
+def run_encode_video(params: Section, task: str, datasets: Path) -> Path:
+    profile, pipe = pipeline_for(params)
+    out = ENCODED_DIR / task / "video.safetensors"
+    seed = params.section("model").integer("seed", 0)
+    encode_videos(pipe.components, datasets / task / "train", profile.height, profile.width, seed, out)
+    return out
+
+
+def run_encode_text(params: Section, task: str, datasets: Path) -> Path:
+    _, pipe = pipeline_for(params)
+    prompts = []
+    for split in ("train", "val"):
+        folder = datasets / task / split
+        prompts += read_prompts(folder, clip_entries(folder))
+    out = ENCODED_DIR / task / "text.safetensors"
+    encode_texts(pipe, prompts, out)
+    return out
+
+
+def train_data(tasks: list[str], datasets: Path, frames: int) -> TrainData:
+    data = TrainData([], {}, {}, {}, frames)
+    for task in tasks:
+        folder = datasets / task / "train"
+        entries = clip_entries(folder)
+        prompts = read_prompts(folder, entries)
+        videos = load_video_cache(ENCODED_DIR / task / "video.safetensors")
+        texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
+        for entry, prompt in zip(entries, prompts, strict=True):
+            key = f"{task}/{entry['clip_id']}"
+            data.clip_ids.append(key)
+            data.latents[key] = videos[entry["clip_id"]]["latents"]
+            data.first_frames[key] = videos[entry["clip_id"]]["first_frame"]
+            data.prompt_embeds[key] = texts[prompt_key(prompt)]
+    return data
+
+
+def _fingerprint(params: Section, tasks: list[str]) -> str:
+    digest = hashlib.sha256(repr((params.raw("model"), params.raw("train"), tasks)).encode())
+    for task in tasks:
+        for name in ("video.safetensors", "text.safetensors"):
+            digest.update((ENCODED_DIR / task / name).read_bytes())
+    return digest.hexdigest()
+
+
+def run_train(params: Section, tasks: list[str], datasets: Path, out_dir: Path) -> Path:
+    """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``."""
+    profile, path, seed, drop_pe = model_settings(params)
+    cfg = TrainConfig.from_section(params.section("train"), profile.tiny)
+    frames = ClipSettings.from_params(params).frames
+    data = train_data(tasks, datasets, frames)
+    pipe = make_pipeline(load_components(profile, path, seed, drop_pe))
+    run_params = {
+        "profile": profile.name,
+        "tasks": ",".join(tasks),
+        **{k: str(v) for k, v in cfg.__dict__.items()},
+    }
+    with tracking.start_run(
+        "progrestore-train",
+        f"train-{'+'.join(tasks)}",
+        run_params,
+        {"kind": "train", "profile": profile.name},
+    ) as run:
+
+        def log_step(log) -> None:
+            if run is not None:
+                tracking.log_step(
+                    {
+                        "loss": log.loss,
+                        "lr": log.lr,
+                        "step_seconds": log.seconds,
+                        "peak_memory_mb": log.peak_memory_mb,
+                    },
+                    log.step,
+                )
+
+        transformer, result = train_lora(
+            pipe, data, cfg, out_dir / "checkpoints", _fingerprint(params, tasks), on_step=log_step
+        )
+        weights = save_lora(transformer, cfg, out_dir)
+        summary = {
+            "profile": profile.label,
+            "tasks": tasks,
+            "steps": cfg.steps,
+            "resumed_from": result.resumed_from,
+            "clips": len(data.clip_ids),
+            "final_loss_mean10": mean_loss(result.logs, 10),
+            "seconds_per_step": sum(log.seconds for log in result.logs) / max(1, len(result.logs)),
+            "peak_memory_mb": max((log.peak_memory_mb for log in result.logs), default=0.0),
+        }
+        write_json(out_dir / "train.json", summary)
+        if run is not None:
+            tracking.log_artifacts([weights, out_dir / "train.json"])
+    return weights

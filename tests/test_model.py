@@ -1,0 +1,190 @@
+"""The CogVideoX I2V LoRA with the tiny random models: conditioning, training, resume, save/load, inference."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from progrestore.errors import InputError
+from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
+from progrestore.model.build import load_components, make_pipeline
+from progrestore.model.conditioning import image_latents, latent_frames, padding_frames
+from progrestore.model.profiles import PROFILES
+from progrestore.train.loop import loss_for_step, save_lora, train_lora
+
+from .helpers.tiny_training import synthetic_data, tiny_config, tiny_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("profile", ["tiny", "tiny-1.0"])
+def test_training_conditioning_equals_the_pipelines(profile):
+    pipe = tiny_pipeline(profile)
+    image = torch.rand(1, 3, 96, 160) * 2 - 1
+    p_t = pipe.transformer.config.patch_size_t
+    extra = padding_frames(latent_frames(9), p_t)
+    _, expected = pipe.prepare_latents(
+        image, 1, 4, 9 + extra * 4, 96, 160, torch.float32, "cpu", torch.Generator().manual_seed(3)
+    )
+    ours = image_latents(pipe.vae, image, 9, p_t, torch.Generator().manual_seed(3))
+    assert torch.equal(ours, expected)
+    assert ours.shape[1] == (4 if profile == "tiny" else 3)
+
+
+def test_only_lora_parameters_receive_gradients():
+    pipe = tiny_pipeline()
+    data = synthetic_data(pipe, clips=1)
+    pipe.transformer.add_adapter(tiny_config().lora_config())
+    loss = loss_for_step(pipe, pipe.transformer, data, tiny_config(), step=0, rank=0, world=1)
+    loss.backward()
+    with_grad = {
+        n for n, p in pipe.transformer.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
+    }
+    assert with_grad and all("lora_" in n for n in with_grad)
+    assert all(p.grad is None for n, p in pipe.transformer.named_parameters() if "lora_" not in n)
+    assert all(p.grad is None for p in pipe.vae.parameters()) and all(
+        p.grad is None for p in pipe.text_encoder.parameters()
+    )
+
+
+def _held_out_loss(pipe, transformer, data, cfg) -> float:
+    with torch.no_grad():
+        return float(
+            np.mean([loss_for_step(pipe, transformer, data, cfg, 10_000 + s, 0, 1).item() for s in range(12)])
+        )
+
+
+def test_loss_falls_when_overfitting_one_clip(tmp_path):
+    pipe = tiny_pipeline()
+    data = synthetic_data(pipe, clips=1)
+    cfg = tiny_config(steps=60, learning_rate=3e-3, checkpoint_every=1000)
+    pipe.transformer.add_adapter(cfg.lora_config())
+    before = _held_out_loss(pipe, pipe.transformer, data, cfg)
+    pipe.transformer.delete_adapters("default")
+    transformer, _ = train_lora(pipe, data, cfg, tmp_path / "ck", "overfit")
+    after = _held_out_loss(pipe, transformer, data, cfg)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
+    cfg = tiny_config(steps=8, checkpoint_every=4)
+    pipe = tiny_pipeline()
+    data = synthetic_data(pipe)
+    straight, _ = train_lora(pipe, data, cfg, tmp_path / "straight", "fp")
+
+    pipe = tiny_pipeline()
+    _, first = train_lora(pipe, data, cfg, tmp_path / "killed", "fp", stop_after=4)
+    assert [log.step for log in first.logs] == [1, 2, 3, 4]
+    pipe = tiny_pipeline()  # a new process: fresh model, state comes from the checkpoint
+    resumed, second = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
+    assert second.resumed_from == 4 and [log.step for log in second.logs] == [5, 6, 7, 8]
+    from peft.utils import get_peft_model_state_dict
+
+    a, b = get_peft_model_state_dict(straight), get_peft_model_state_dict(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    other = tiny_pipeline()
+    _, fresh = train_lora(other, data, cfg, tmp_path / "killed", "another-fingerprint", stop_after=1)
+    assert fresh.resumed_from == 0  # checkpoints of other settings are never resumed
+
+
+def test_saved_lora_reloads_into_a_fresh_pipeline_with_identical_output(tmp_path):
+    cfg = tiny_config(steps=4, alpha=16, rank=4)
+    pipe = tiny_pipeline()
+    data = synthetic_data(pipe)
+    transformer, _ = train_lora(pipe, data, cfg, tmp_path / "ck", "fp")
+    pipe.transformer = transformer
+    save_lora(transformer, cfg, tmp_path / "lora")
+    image = np.random.default_rng(1).integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    embeds, _ = pipe.encode_prompt(
+        prompt="A cat becomes sharper.", do_classifier_free_guidance=False, device="cpu"
+    )
+    negative, _ = pipe.encode_prompt(prompt="", do_classifier_free_guidance=False, device="cpu")
+    sampling = SamplingConfig(steps=3, guidance_scale=6.0, seed=0)
+    trained = trajectory(pipe, image, embeds[0], negative[0], 96, 160, 9, sampling)
+
+    fresh = tiny_pipeline()
+    base = trajectory(fresh, image, embeds[0], negative[0], 96, 160, 9, sampling)
+    load_lora(fresh, tmp_path / "lora")
+    reloaded = trajectory(fresh, image, embeds[0], negative[0], 96, 160, 9, sampling)
+    assert trained.shape == (9, 96, 160, 3)
+    assert np.array_equal(reloaded, trained) and not np.array_equal(base, trained)
+    scaling = {
+        m.scaling["restoration"] for m in fresh.transformer.modules() if hasattr(m, "scaling") and m.scaling
+    }
+    assert scaling == {16 / 4}  # alpha / rank survived the reload (adapter metadata)
+
+
+def test_trajectory_has_nine_frames_at_the_inputs_size():
+    pipe = tiny_pipeline()
+    image = np.random.default_rng(2).integers(0, 256, (77, 131, 3), dtype=np.uint8)
+    embeds, _ = pipe.encode_prompt(
+        prompt="A dark room brightens.", do_classifier_free_guidance=False, device="cpu"
+    )
+    frames = trajectory(pipe, image, embeds[0], embeds[0], 96, 160, 9, SamplingConfig(2, 1.0, 0))
+    assert frames.shape == (9, 77, 131, 3) and frames.dtype == np.uint8
+
+
+def test_tiny_1_0_runs_off_its_native_size_once_the_learned_pe_is_dropped():
+    components = load_components(PROFILES["tiny-1.0"], None, 0, drop_learned_pe=True)
+    pipe = make_pipeline(components)
+    image = np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    embeds, _ = pipe.encode_prompt(prompt="sharper", do_classifier_free_guidance=False, device="cpu")
+    frames = trajectory(pipe, image, embeds[0], embeds[0], 128, 128, 9, SamplingConfig(2, 1.0, 0))
+    assert frames.shape == (9, 128, 128, 3)
+
+
+def test_missing_real_weights_fail_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        InputError, match=r"model\.path: cannot load .*local folder with the\s+CogVideoX I2V weights"
+    ):
+        load_components(PROFILES["cogvideox1.5-5b-i2v"], str(tmp_path / "no-such-weights"), 0)
+
+
+@pytest.mark.pipeline
+def test_two_cpu_processes_train_one_lora_with_ddp(tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    command += ["--config_file", str(REPO / "configs/accelerate/ddp-cpu.yaml")]
+    command += [str(REPO / "tests/helpers/tiny_training.py"), str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert ranks[0]["clips"] != ranks[1]["clips"]  # the processes see different clips
+    assert ranks[0]["digest"] == ranks[1]["digest"]  # and DDP keeps their weights identical
+    assert (tmp_path / "lora" / "pytorch_lora_weights.safetensors").is_file()
+
+
+def test_restore_command_turns_a_users_image_into_a_trajectory(tmp_path, monkeypatch):
+    import cv2
+    import yaml
+
+    from progrestore.cli import main
+    from progrestore.io.video import read_video
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    photo = np.random.default_rng(4).integers(0, 256, (101, 157, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
+    assert main(["restore", "photo.jpg", "--task", "lowlight", "--no-lora", "--out", "restored"]) == 0
+    frames = read_video(tmp_path / "restored" / "trajectory.mp4")
+    assert frames.shape == (9, 101, 157, 3)
+    assert (tmp_path / "restored" / "strip.png").stat().st_size > 0
+    record = json.loads((tmp_path / "restored" / "restore.json").read_text())
+    assert "plumbing, not quality" in record["profile"]
+    assert (
+        yaml.safe_load((REPO / "params.yaml").read_text())["prompts"]["uniform"]["lowlight"]
+        == record["prompt"]
+    )
+    assert main(["restore", "photo.jpg", "--task", "lowlight", "--out", "again"]) == 2  # no LoRA trained here
