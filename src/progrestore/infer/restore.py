@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from progrestore.config import Section
+from progrestore.errors import InputError
 from progrestore.model.sizing import from_model, to_model
 
 
@@ -36,8 +37,6 @@ class SamplingConfig:
 def load_lora(pipe, lora_dir: Path) -> None:
     weights = Path(lora_dir) / "pytorch_lora_weights.safetensors"
     if not weights.is_file():
-        from progrestore.errors import InputError
-
         raise InputError(
             f"{weights} not found: train a LoRA first (dvc repro train@<task>) or pass --lora DIR"
         )

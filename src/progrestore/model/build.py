@@ -105,7 +105,10 @@ def load_components(profile: Profile, path: str | None, seed: int, drop_learned_
     if drop_learned_pe:
         drop_learned_positional_embedding(components["transformer"])
     for name in ("text_encoder", "vae", "transformer"):
-        components[name] = components[name].to(device=device, dtype=dtype).eval().requires_grad_(False)
+        module = components[name].to(device=device)
+        if next(module.parameters()).dtype != dtype:  # tiny models are built in fp32 already
+            module = module.to(dtype=dtype)
+        components[name] = module.eval().requires_grad_(False)
     return components
 
 

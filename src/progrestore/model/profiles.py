@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from progrestore.config import Section
-from progrestore.errors import ParamsError
 
 
 @dataclass(frozen=True)
@@ -117,10 +116,3 @@ TINY_T5 = {
 def profile_from_params(model: Section) -> Profile:
     name = model.choice("profile", tuple(PROFILES))
     return PROFILES[name]
-
-
-def check_size(profile: Profile, height: int, width: int) -> None:
-    if (height, width) != (profile.height, profile.width):
-        raise ParamsError(
-            f"model.profile {profile.name} works at {profile.width}x{profile.height}, got {width}x{height}"
-        )
