@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -82,51 +83,56 @@ def _fingerprint(params: Section, tasks: list[str]) -> str:
 
 
 def run_train(params: Section, tasks: list[str], datasets: Path, out_dir: Path) -> Path:
-    """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``."""
+    """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``.
+
+    Under ``accelerate launch`` every process trains; only the main one tracks and writes files.
+    """
+    import torch
+    from accelerate import PartialState
+
+    main_process = PartialState(cpu=not torch.cuda.is_available()).is_main_process
     profile, path, seed, drop_pe = model_settings(params)
     cfg = TrainConfig.from_section(params.section("train"), profile.tiny)
-    frames = ClipSettings.from_params(params).frames
-    data = train_data(tasks, datasets, frames)
+    data = train_data(tasks, datasets, ClipSettings.from_params(params).frames)
     pipe = make_pipeline(load_components(profile, path, seed, drop_pe))
     run_params = {
         "profile": profile.name,
         "tasks": ",".join(tasks),
         **{k: str(v) for k, v in cfg.__dict__.items()},
     }
-    with tracking.start_run(
-        "progrestore-train",
-        f"train-{'+'.join(tasks)}",
-        run_params,
-        {"kind": "train", "profile": profile.name},
-    ) as run:
+    tracked = tracking.start_run(
+        "progrestore-train", f"train-{'+'.join(tasks)}", run_params, {"kind": "train"}
+    )
+    with tracked if main_process else contextlib.nullcontext() as run:
 
         def log_step(log) -> None:
             if run is not None:
-                tracking.log_step(
-                    {
-                        "loss": log.loss,
-                        "lr": log.lr,
-                        "step_seconds": log.seconds,
-                        "peak_memory_mb": log.peak_memory_mb,
-                    },
-                    log.step,
-                )
+                values = {
+                    "loss": log.loss,
+                    "lr": log.lr,
+                    "step_seconds": log.seconds,
+                    "peak_memory_mb": log.peak_memory_mb,
+                }
+                tracking.log_step(values, log.step)
 
+        fingerprint = _fingerprint(params, tasks)
         transformer, result = train_lora(
-            pipe, data, cfg, out_dir / "checkpoints", _fingerprint(params, tasks), on_step=log_step
+            pipe, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step
         )
-        weights = save_lora(transformer, cfg, out_dir)
-        summary = {
-            "profile": profile.label,
-            "tasks": tasks,
-            "steps": cfg.steps,
-            "resumed_from": result.resumed_from,
-            "clips": len(data.clip_ids),
-            "final_loss_mean10": mean_loss(result.logs, 10),
-            "seconds_per_step": sum(log.seconds for log in result.logs) / max(1, len(result.logs)),
-            "peak_memory_mb": max((log.peak_memory_mb for log in result.logs), default=0.0),
-        }
-        write_json(out_dir / "train.json", summary)
+        weights = out_dir / "pytorch_lora_weights.safetensors"
+        if main_process:
+            save_lora(transformer, cfg, out_dir)
+            summary = {
+                "profile": profile.label,
+                "tasks": tasks,
+                "steps": cfg.steps,
+                "resumed_from": result.resumed_from,
+                "clips": len(data.clip_ids),
+                "final_loss_mean10": mean_loss(result.logs, 10),
+                "seconds_per_step": sum(log.seconds for log in result.logs) / max(1, len(result.logs)),
+                "peak_memory_mb": max((log.peak_memory_mb for log in result.logs), default=0.0),
+            }
+            write_json(out_dir / "train.json", summary)
         if run is not None:
             tracking.log_artifacts([weights, out_dir / "train.json"])
     return weights
