@@ -35,6 +35,17 @@ SPLIT_OUTPUTS = ("videos", "images", "videos.txt", "images.txt", CLIP_MANIFEST)
 SHEET_CLIPS = 3
 
 
+def read_clip_manifest(split_dir: Path) -> list[dict]:
+    """The clip entries of ``<split_dir>/manifest.jsonl``, the one reader every later stage uses."""
+    manifest = Path(split_dir) / CLIP_MANIFEST
+    if not manifest.is_file():
+        raise InputError(f"{manifest} not found: run the degrade stage first (dvc repro degrade@<task>)")
+    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not entries:
+        raise InputError(f"{manifest} lists no clips")
+    return entries
+
+
 @dataclass(frozen=True)
 class ClipJob:
     entry: dict

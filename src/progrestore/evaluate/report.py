@@ -9,7 +9,6 @@ has every clip's final-frame values.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from progrestore.data.contact_sheet import contact_sheet
-from progrestore.data.dataset import CLIP_MANIFEST
+from progrestore.data.dataset import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import METHODS, ClipContext, trajectory
 from progrestore.evaluate.metrics import FrameScorer, Lpips
@@ -78,12 +77,7 @@ def evaluate_dataset(
     display: dict[str, str] | None = None,
 ) -> tuple[Evaluation, list]:
     """Score every clip listed in ``<split_dir>/manifest.jsonl``; returns the scores and sheet rows."""
-    manifest = Path(split_dir) / CLIP_MANIFEST
-    if not manifest.is_file():
-        raise InputError(f"{manifest} not found: run the degrade stage first (dvc repro degrade@{task})")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    if not entries:
-        raise InputError(f"{manifest} lists no clips")
+    entries = read_clip_manifest(split_dir)
     evaluation, sheet_rows = Evaluation(methods), []
     for entry in tqdm(entries, desc=f"evaluate {task}", unit="clip"):
         clip = read_video(Path(split_dir) / entry["video"])

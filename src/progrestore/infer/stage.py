@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from tqdm import tqdm
 
 from progrestore.config import ClipSettings, Section
 from progrestore.data.contact_sheet import contact_sheet
+from progrestore.data.dataset import read_clip_manifest
 from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
 from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.model.build import load_components, make_pipeline
-from progrestore.train.encode import NEGATIVE_PROMPT, clip_entries, load_text_cache, prompt_key, read_prompts
+from progrestore.train.encode import NEGATIVE_PROMPT, load_text_cache, prompt_key, read_prompts
 from progrestore.train.stage import ENCODED_DIR, MODELS_DIR, model_settings
 
 RESTORED_DIR = Path("data/restored")
@@ -39,7 +39,7 @@ def run_restore(params: Section, task: str, datasets: Path) -> Path:
     profile, pipe = _pipeline(params, MODELS_DIR / task)
     sampling = sampling_config(params, profile.tiny)
     folder = datasets / task / "val"
-    entries = clip_entries(folder)
+    entries = read_clip_manifest(folder)
     prompts = read_prompts(folder, entries)
     texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
     out = RESTORED_DIR / task
@@ -106,7 +106,5 @@ def run_restore_image(
         staging / "restore.json",
         {"image": str(image_path), "task": task, "prompt": text, "profile": profile.label},
     )
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     replace_tree(staging, out_dir)
     return out_dir

@@ -15,7 +15,6 @@ refinements by caption + refiner settings + task theme, in ``<cache>/prompts``.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from progrestore.config import SPLITS, Section
-from progrestore.data.dataset import CLIP_MANIFEST
+from progrestore.data.dataset import CLIP_MANIFEST, read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
@@ -91,11 +90,8 @@ def sanitise_caption(text: str) -> str:
 
 
 def _read_split(folder: Path) -> list[dict]:
-    manifest, videos = folder / CLIP_MANIFEST, folder / "videos.txt"
-    if not manifest.is_file() or not videos.is_file():
-        raise InputError(f"{folder}: no {CLIP_MANIFEST} / videos.txt; run the degrade stage first")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    if [e["video"] for e in entries] != videos.read_text().splitlines():
+    entries, videos = read_clip_manifest(folder), folder / "videos.txt"
+    if not videos.is_file() or [e["video"] for e in entries] != videos.read_text().splitlines():
         raise InputError(f"{folder}: videos.txt and {CLIP_MANIFEST} list different clips")
     return entries
 

@@ -9,7 +9,6 @@ a new prompt strategy re-encodes only text and a LoRA hyper-parameter re-encodes
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from progrestore.data.dataset import CLIP_MANIFEST
+from progrestore.data.dataset import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.io.tensors import save_tensors
 from progrestore.io.video import read_video
@@ -36,13 +35,6 @@ def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
 
 
-def clip_entries(split_dir: Path) -> list[dict]:
-    manifest = Path(split_dir) / CLIP_MANIFEST
-    if not manifest.is_file():
-        raise InputError(f"{manifest} not found: run the degrade stage first")
-    return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-
-
 def read_prompts(split_dir: Path, entries: list[dict]) -> list[str]:
     path = Path(split_dir) / "prompt.txt"
     if not path.is_file():
@@ -58,7 +50,7 @@ def encode_videos(components: dict, split_dir: Path, height: int, width: int, se
     vae = components["vae"]
     device, dtype = vae.device, vae.dtype
     tensors = {}
-    for entry in tqdm(clip_entries(split_dir), desc="encode video", unit="clip"):
+    for entry in tqdm(read_clip_manifest(split_dir), desc="encode video", unit="clip"):
         frames = np.stack([to_model(f, height, width) for f in read_video(Path(split_dir) / entry["video"])])
         video = to_unit_range(frames)[None].to(device, dtype)
         generator = torch.Generator(device).manual_seed(seed + int(prompt_key(entry["clip_id"])[:8], 16))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from progrestore import tracking
 from progrestore.config import ClipSettings, Section
+from progrestore.data.dataset import read_clip_manifest
 from progrestore.io.atomic import write_json
 from progrestore.model.build import load_components, make_pipeline
 from progrestore.model.profiles import Profile, profile_from_params
 from progrestore.train.encode import (
-    clip_entries,
     encode_texts,
     encode_videos,
     load_text_cache,
@@ -51,7 +51,7 @@ def run_encode_text(params: Section, task: str, datasets: Path) -> Path:
     prompts = []
     for split in ("train", "val"):
         folder = datasets / task / split
-        prompts += read_prompts(folder, clip_entries(folder))
+        prompts += read_prompts(folder, read_clip_manifest(folder))
     out = ENCODED_DIR / task / "text.safetensors"
     encode_texts(pipe, prompts, out)
     return out
@@ -61,7 +61,7 @@ def train_data(tasks: list[str], datasets: Path, frames: int) -> TrainData:
     data = TrainData([], {}, {}, {}, frames)
     for task in tasks:
         folder = datasets / task / "train"
-        entries = clip_entries(folder)
+        entries = read_clip_manifest(folder)
         prompts = read_prompts(folder, entries)
         videos = load_video_cache(ENCODED_DIR / task / "video.safetensors")
         texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
