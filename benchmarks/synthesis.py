@@ -25,10 +25,9 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from progrestore.cli import task_settings
 from progrestore.config import ClipSettings, load_params
 from progrestore.data import degradations
-from progrestore.data.dataset import build_task_dataset
+from progrestore.data.dataset import build_task_dataset, task_settings
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import list_sources
 from progrestore.io.images import read_image, write_png
@@ -60,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1360)
     parser.add_argument("--height", type=int, default=768)
-    parser.add_argument("--tasks", nargs="+", default=list(degradations.REGISTRY))
+    parser.add_argument("--tasks", nargs="+", default=list(degradations.TASKS))
     args = parser.parse_args()
     clip = ClipSettings(args.width, args.height, frames=9, fps=5, clips_per_image=2)
     work = Path(tempfile.mkdtemp(prefix="progrestore-bench-"))

@@ -2,9 +2,11 @@
 
 import sys
 
-from progrestore.cli import main
+from progrestore.entry import run_stage
+from progrestore.train.encode import run_encode_text, run_encode_video
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 3 or sys.argv[1] not in ("video", "text"):
         sys.exit("usage: python stages/encode.py video|text TASK")
-    sys.exit(main(["encode", sys.argv[1], sys.argv[2]]))
+    body = run_encode_video if sys.argv[1] == "video" else run_encode_text
+    sys.exit(run_stage("encode", body, sys.argv[2]))

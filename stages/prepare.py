@@ -2,7 +2,10 @@
 
 import sys
 
-from progrestore.cli import main
+from progrestore.data.prepare import run_prepare
+from progrestore.entry import run_stage
 
 if __name__ == "__main__":
-    sys.exit(main(["prepare"]))
+    if len(sys.argv) != 1:
+        sys.exit("usage: python stages/prepare.py")
+    sys.exit(run_stage("prepare", run_prepare))

@@ -2,9 +2,10 @@
 
 import sys
 
-from progrestore.cli import main
+from progrestore.entry import run_stage
+from progrestore.prompts.build import run_prompts
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python stages/prompts.py TASK")
-    sys.exit(main(["prompts", sys.argv[1]]))
+    sys.exit(run_stage("prompts", run_prompts, sys.argv[1]))

@@ -2,9 +2,10 @@
 
 import sys
 
-from progrestore.cli import main
+from progrestore.entry import run_stage
+from progrestore.infer.stage import run_restore
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python stages/restore.py TASK")
-    sys.exit(main(["restore-clips", sys.argv[1]]))
+    sys.exit(run_stage("restore", run_restore, sys.argv[1]))

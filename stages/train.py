@@ -2,9 +2,10 @@
 
 import sys
 
-from progrestore.cli import main
+from progrestore.entry import run_stage
+from progrestore.train.stage import run_train_stage
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python stages/train.py TASK")
-    sys.exit(main(["train", sys.argv[1]]))
+    sys.exit(run_stage("train", run_train_stage, sys.argv[1]))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from progrestore.cli import task_settings
 from progrestore.config import ClipSettings, Section, load_params
+from progrestore.data.dataset import task_settings
 from progrestore.data.framing import frame_image
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from progrestore.cli import task_settings
 from progrestore.config import ClipSettings, Section
+from progrestore.data.dataset import task_settings
 from progrestore.errors import ParamsError
 
 from .conftest import REPO

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from progrestore import portable
 from progrestore.data import degradations
 from progrestore.data.degradations import deblur, lowlight, sr
 from progrestore.data.synthesis import (
@@ -162,8 +163,14 @@ def test_fft_blur_equals_opencv_spatial_filtering(clean_image):
 
 
 def test_srgb_transfer_functions_are_inverse():
-    x = np.linspace(0, 1, 1001, dtype=np.float32)
-    np.testing.assert_allclose(lowlight.linear_to_srgb(lowlight.srgb_to_linear(x)), x, atol=2e-6)
+    x = np.linspace(0, 1, 1001)
+    linear = np.array([lowlight.srgb_to_linear(v) for v in x], np.float32)
+    with portable.opencv_baseline():
+        np.testing.assert_allclose(lowlight.display_srgb(linear, 1.0), x, atol=2e-6)
+        # gamma applies before encoding: sRGB(x^2) decodes to x^2
+        squared = lowlight.display_srgb(linear, 2.0)
+    decoded = np.array([lowlight.srgb_to_linear(float(v)) for v in np.clip(squared, 0, 1)])
+    np.testing.assert_allclose(decoded, linear.astype(np.float64) ** 2, atol=2e-6)
 
 
 def test_lowlight_darkens_tints_and_adds_a_fixed_noise_field(clean_image):

@@ -88,6 +88,19 @@ def test_oracle_that_does_not_end_clean_fails(workspace, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
+def test_an_oracle_close_to_clean_fails_on_the_oracle_row_alone(workspace, capsys):
+    """45 dB / SSIM 0.999 / LPIPS 0.001 is in range everywhere: only the oracle gate can catch it."""
+    report = _report()
+    oracle = report["per_frame"]["oracle"]
+    oracle["psnr"][-1], oracle["ssim"][-1], oracle["lpips"][-1] = 45.0, 0.999, 0.001
+    report["final"]["oracle"] = {"psnr": 45.0, "ssim": 0.999, "lpips": 0.001}
+    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    assert _gate() == 1
+    failing = [line for line in capsys.readouterr().out.splitlines() if line.rstrip().endswith("FAIL")]
+    assert len(failing) == 1
+    assert re.match(r"oracle\s+sr/oracle\s+45\.0000/0\.9990/0\.0010\s+inf/1/0\s+FAIL", failing[0])
+
+
 def test_non_finite_or_out_of_range_values_fail(workspace, capsys):
     report = _report()
     report["per_frame"]["identity"]["ssim"][3] = 1.5
@@ -120,3 +133,26 @@ def test_regression_against_a_base_revision_fails(workspace, capsys):
     capsys.readouterr()
     assert _gate("--base", "HEAD") == 1
     assert "deblur/classical psnr" in capsys.readouterr().out
+
+
+def _commit(workspace: Path) -> None:
+    git = lambda *a: subprocess.run(["git", *a], cwd=workspace, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+
+
+def test_a_base_revision_that_does_not_exist_stops_with_its_name(workspace, capsys):
+    _commit(workspace)
+    assert _gate("--base", "nonexistent-rev") == 2
+    err = capsys.readouterr().err
+    assert "--base nonexistent-rev: not a commit" in err
+
+
+def test_a_base_revision_without_metrics_fails(workspace, capsys):
+    (workspace / "metrics" / "sr.json").rename(workspace / "sr.json")
+    _commit(workspace)  # the base has no metrics/sr.json
+    (workspace / "sr.json").rename(workspace / "metrics" / "sr.json")
+    assert _gate("--base", "HEAD") == 1
+    out = capsys.readouterr().out
+    assert re.search(r"base\s+sr\s+no metrics at HEAD\s+metrics to compare with\s+FAIL", out)

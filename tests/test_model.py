@@ -17,7 +17,7 @@ from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
 from progrestore.model.build import load_components, make_pipeline
 from progrestore.model.conditioning import image_latents, latent_frames, padding_frames
 from progrestore.model.profiles import PROFILES
-from progrestore.train.loop import loss_for_step, save_lora, train_lora
+from progrestore.train.loop import loss_for_step, run_record, save_lora, train_lora
 
 from .helpers.tiny_training import synthetic_data, tiny_config, tiny_pipeline
 
@@ -77,14 +77,23 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     cfg = tiny_config(steps=8, checkpoint_every=4)
     pipe = tiny_pipeline()
     data = synthetic_data(pipe)
-    straight, _ = train_lora(pipe, data, cfg, tmp_path / "straight", "fp")
+    straight, straight_result = train_lora(pipe, data, cfg, tmp_path / "straight", "fp")
 
     pipe = tiny_pipeline()
     _, first = train_lora(pipe, data, cfg, tmp_path / "killed", "fp", stop_after=4)
     assert [log.step for log in first.logs] == [1, 2, 3, 4]
     pipe = tiny_pipeline()  # a new process: fresh model, state comes from the checkpoint
     resumed, second = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
-    assert second.resumed_from == 4 and [log.step for log in second.logs] == [5, 6, 7, 8]
+    assert second.resumed_from == 4 and [log.step for log in second.logs] == list(range(1, 9))
+    # the record of the resumed run is the uninterrupted run's: same losses, strict JSON
+    assert [log.loss for log in second.logs] == [log.loss for log in straight_result.logs]
+    record = run_record(second.logs)
+    assert record["final_loss_mean10"] == run_record(straight_result.logs)["final_loss_mean10"]
+    assert record["steps_logged"] == 8 and record["peak_memory_mb"] > 0 and record["seconds_per_step"] > 0
+    json.dumps(record, allow_nan=False)
+    pipe = tiny_pipeline()  # a rerun over finished checkpoints trains nothing and reports the same run
+    _, rerun = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
+    assert rerun.resumed_from == 8 and run_record(rerun.logs) == record
     from peft.utils import get_peft_model_state_dict
 
     a, b = get_peft_model_state_dict(straight), get_peft_model_state_dict(resumed)

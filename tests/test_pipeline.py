@@ -12,29 +12,41 @@ from pathlib import Path
 import pytest
 import yaml
 
+from progrestore.entry import AUDIT_ENV
+
 from .conftest import REPO
+from .test_stage_deps import StageInstance, import_closure, stage_instances
 
 pytestmark = pytest.mark.pipeline
+# params read only under another setting than the tiny pipeline's, with the setting that reads them
+CONDITIONAL_PARAMS = {
+    "prompts.llava": "prompts.captioner: llava",
+    "prompts.openai": "prompts.refiner: openai",
+}
 
 
-def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
+def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    env = (
+        os.environ
+        | extra_env
+        | {
+            "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+    )
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def _dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd, check)
+def _dvc(*args: str, cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "dvc", *args], cwd, check, **extra_env)
 
 
 def _edit_params(repo: Path, **changes) -> None:
@@ -49,7 +61,13 @@ def _edit_params(repo: Path, **changes) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def audit(tmp_path_factory) -> Path:
+    """Where the first repro's stages record the params keys they read and the modules they loaded."""
+    return tmp_path_factory.mktemp("audit")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, audit) -> Path:
     root = tmp_path_factory.mktemp("pipeline")
     for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
@@ -66,7 +84,7 @@ def repo(tmp_path_factory) -> Path:
         data__sample__train=["astronaut", "coffee"],
         data__sample__val=["chelsea"],
     )
-    _dvc("repro", cwd=root)
+    _dvc("repro", cwd=root, **{AUDIT_ENV: str(audit)})
     return root
 
 
@@ -82,6 +100,64 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
     again = _dvc("repro", cwd=repo)
     assert "Running stage" not in again.stdout
+
+
+def _covers(declared: str, read: str) -> bool:
+    return read == declared or read.startswith(declared + ".")
+
+
+def _params_problems(stage: StageInstance, reads: list[str]) -> list[str]:
+    problems = [
+        f"{stage.name}: reads {key}, not in its params"
+        for key in reads
+        if not any(_covers(declared, key) for declared in stage.params)
+    ]
+    for declared in stage.params:
+        used = any(_covers(declared, key) or _covers(key, declared) for key in reads)
+        if not used and declared not in CONDITIONAL_PARAMS:
+            problems.append(f"{stage.name}: declares {declared}, which it never reads")
+    return problems
+
+
+def test_each_stage_ran_exactly_its_declared_code_and_read_exactly_its_params(repo, audit):
+    tasks = yaml.safe_load((repo / "params.yaml").read_text())["tasks"]
+    problems = []
+    for stage in stage_instances(yaml.safe_load((repo / "dvc.yaml").read_text()), tasks):
+        record = json.loads((audit / f"{stage.name}.json").read_text())
+        loaded = {f"src/{module}" for module in record["modules"]} | {
+            stage.entry.relative_to(REPO).as_posix()
+        }
+        declared = stage.code_deps
+        problems += [f"{stage.name}: ran {path}, not in its deps" for path in sorted(loaded - declared)]
+        unseen = declared - import_closure(stage.entry) - loaded  # what neither the source nor the run shows
+        problems += [f"{stage.name}: dep {path} neither imported nor loaded" for path in sorted(unseen)]
+        problems += _params_problems(stage, record["params"])
+    assert not problems, "\n".join(problems)
+
+
+def test_the_params_check_catches_an_undeclared_and_an_unread_key():
+    stage = StageInstance(
+        "restore@sr", "sr", "python stages/restore.py sr", (), ("model", "prompts.uniform.sr")
+    )
+    assert _params_problems(stage, ["model.profile", "restore.steps"]) == [
+        "restore@sr: reads restore.steps, not in its params",
+        "restore@sr: declares prompts.uniform.sr, which it never reads",
+    ]
+
+
+def test_a_comment_in_the_parameter_module_marks_every_stage_stale(repo):
+    config = repo / "src/progrestore/config.py"
+    original = config.read_text()
+    try:
+        config.write_text(original + "# a comment\n")
+        stale = set(json.loads(_dvc("status", "--json", cwd=repo).stdout))
+        tasks = yaml.safe_load((repo / "params.yaml").read_text())["tasks"]
+        assert stale == {
+            s.name for s in stage_instances(yaml.safe_load((repo / "dvc.yaml").read_text()), tasks)
+        }
+    finally:
+        config.write_text(original)
+    assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
 
 
 def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):

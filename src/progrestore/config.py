@@ -19,9 +19,20 @@ SPLITS = ("train", "val")
 
 
 class Section:
-    """A view of one mapping in params.yaml that reports problems by their dotted key."""
+    """A view of one mapping in params.yaml that reports problems by their dotted key.
 
-    def __init__(self, values: dict[str, Any], prefix: str = "", source: str = str(PARAMS_FILE)):
+    ``reads``, when given, collects the dotted key of every value read through this section or its
+    sub-sections (a whole section's key when all of it is read): what a stage's ``params`` in dvc.yaml
+    must cover, checked by the tests.
+    """
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        prefix: str = "",
+        source: str = str(PARAMS_FILE),
+        reads: set[str] | None = None,
+    ):
         if not isinstance(values, dict):
             raise ParamsError(
                 f"{source}: '{prefix or '<top>'}' must be a mapping, got {type(values).__name__}"
@@ -29,6 +40,11 @@ class Section:
         self._values = values
         self._prefix = prefix
         self._source = source
+        self._reads = reads
+
+    def _read(self, key: str) -> None:
+        if self._reads is not None:
+            self._reads.add(key)
 
     def key(self, name: str) -> str:
         return f"{self._prefix}.{name}" if self._prefix else name
@@ -40,18 +56,23 @@ class Section:
     def merged(self, name: str) -> Section:
         """This section with the values of its sub-section ``name`` on top (profile overrides)."""
         overrides = self.section(name)
-        return Section(self._values | overrides._values, self._prefix, self._source)
+        return Section(self._values | overrides._values, self._prefix, self._source, self._reads)
 
     def fields(self) -> list[str]:
+        self._read(self._prefix)
         return list(self._values)
 
-    def raw(self, name: str) -> Any:
+    def _get(self, name: str) -> Any:
         if name not in self._values:
             raise ParamsError(f"{self._source}: {self.key(name)} is missing")
         return self._values[name]
 
+    def raw(self, name: str) -> Any:
+        self._read(self.key(name))
+        return self._get(name)
+
     def section(self, name: str) -> Section:
-        return Section(self.raw(name), self.key(name), self._source)
+        return Section(self._get(name), self.key(name), self._source, self._reads)
 
     def integer(self, name: str, low: int | None = None, high: int | None = None) -> int:
         value = self.raw(name)
@@ -60,6 +81,7 @@ class Section:
         return value
 
     def optional_integer(self, name: str, low: int = 1) -> int | None:
+        self._read(self.key(name))
         return None if self._values.get(name) is None else self.integer(name, low)
 
     def number(self, name: str, low: float | None = None, high: float | None = None) -> float:
@@ -87,6 +109,7 @@ class Section:
         return value
 
     def optional_path(self, name: str) -> Path | None:
+        self._read(self.key(name))
         return None if self._values.get(name) is None else Path(self.text(name))
 
     def names(self, name: str) -> tuple[str, ...]:
@@ -122,13 +145,13 @@ def _bounds(low: float | None, high: float | None) -> str:
     return f" <= {high}" if high is not None else ""
 
 
-def load_params(path: Path = PARAMS_FILE) -> Section:
+def load_params(path: Path = PARAMS_FILE, reads: set[str] | None = None) -> Section:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: parameters file not found (run from the repository root)")
     with path.open() as handle:
         values = yaml.safe_load(handle) or {}
-    return Section(values, source=str(path))
+    return Section(values, source=str(path), reads=reads)
 
 
 def clip_size(params: Section) -> tuple[int, int]:
@@ -141,6 +164,15 @@ def clip_size(params: Section) -> tuple[int, int]:
             raise clip.fail(name, "a multiple of 16 (the VAE's 8x downsampling times the 2x2 patch)")
         sizes.append(size)
     return sizes[0], sizes[1]
+
+
+def clip_frames(params: Section) -> int:
+    """``clip.frames``: 8k+1, the frame counts CogVideoX's VAE takes."""
+    clip = params.section("clip")
+    frames = clip.integer("frames", 2)
+    if (frames - 1) % 8 != 0:
+        raise clip.fail("frames", "8k+1 (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, 49, ...)")
+    return frames
 
 
 @dataclass(frozen=True)
@@ -156,14 +188,11 @@ class ClipSettings:
     @classmethod
     def from_params(cls, params: Section) -> ClipSettings:
         clip = params.section("clip")
-        frames = clip.integer("frames", 2)
-        if (frames - 1) % 8 != 0:
-            raise clip.fail("frames", "8k+1 (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, 49, ...)")
         width, height = clip_size(params)
         return cls(
             width=width,
             height=height,
-            frames=frames,
+            frames=clip_frames(params),
             fps=clip.integer("fps", 1, 120),
             clips_per_image=clip.integer("clips_per_image", 1, 100),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from progrestore import portable
+
 LABEL_HEIGHT = 22
 
 
@@ -22,12 +24,14 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], tile_width: int = 320) -> 
         columns = frame_columns(len(clip))
         height, width = clip.shape[1:3]
         tile_height = max(1, round(tile_width * height / width))
-        tiles = [
-            cv2.resize(clip[i], (tile_width, tile_height), interpolation=cv2.INTER_AREA) for i in columns
-        ]
+        with portable.opencv_baseline():  # a stage output: the same bytes on every CPU
+            tiles = [
+                cv2.resize(clip[i], (tile_width, tile_height), interpolation=cv2.INTER_AREA) for i in columns
+            ]
         strip = np.concatenate(tiles, axis=1)
         caption = np.full((LABEL_HEIGHT, strip.shape[1], 3), 255, np.uint8)
         text = f"{label}   frames " + ", ".join(str(i + 1) for i in columns)
-        cv2.putText(caption, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        with portable.opencv_baseline():
+            cv2.putText(caption, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         blocks += [caption, strip]
     return np.concatenate(blocks, axis=0)

@@ -20,30 +20,24 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from progrestore.config import SPLITS, ClipSettings
+from progrestore.config import SPLITS, ClipSettings, Section
+from progrestore.data import degradations
 from progrestore.data.contact_sheet import contact_sheet
-from progrestore.data.prepare import MANIFEST as PREPARE_MANIFEST
 from progrestore.data.synthesis import frame_schedule, render_clip, sample_params
 from progrestore.errors import InputError
 from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_jsonl, write_text
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import read_video, write_video
+from progrestore.layout import CLIP_MANIFEST, DATASETS_DIR, DEGRADE_SHEETS_DIR, IMAGES_DIR, IMAGES_MANIFEST
 from progrestore.parallel import ordered_map
 
-CLIP_MANIFEST = "manifest.jsonl"
 SPLIT_OUTPUTS = ("videos", "images", "videos.txt", "images.txt", CLIP_MANIFEST)
 SHEET_CLIPS = 3
 
 
-def read_clip_manifest(split_dir: Path) -> list[dict]:
-    """The clip entries of ``<split_dir>/manifest.jsonl``, the one reader every later stage uses."""
-    manifest = Path(split_dir) / CLIP_MANIFEST
-    if not manifest.is_file():
-        raise InputError(f"{manifest} not found: run the degrade stage first (dvc repro degrade@<task>)")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    if not entries:
-        raise InputError(f"{manifest} lists no clips")
-    return entries
+def task_settings(params: Section, task: str) -> object:
+    """Validate ``task`` against the registry, then parse its ``degrade.<task>`` block."""
+    return degradations.get(task).Settings.from_section(params.section("degrade").section(task))
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ def build_task_dataset(
 ) -> list[dict]:
     """Synthesise every clip of ``task`` from the prepared images; returns the manifest entries."""
     images_dir, out_dir = Path(images_dir), Path(out_dir)
-    manifest_path = images_dir / PREPARE_MANIFEST
+    manifest_path = images_dir / IMAGES_MANIFEST
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path} not found: run the prepare stage first (dvc repro prepare)")
     images = json.loads(manifest_path.read_text())["images"]
@@ -132,3 +126,17 @@ def build_task_dataset(
     replace_tree(staging / "contact_sheet.png", Path(sheet))
     shutil.rmtree(staging)
     return entries
+
+
+def run_degrade(
+    params: Section, task: str, images: Path = IMAGES_DIR, out: Path | None = None, sheet: Path | None = None
+) -> None:
+    """Stage ``degrade@<task>``: reads ``seed``, ``clip`` and ``degrade.<task>``."""
+    settings = task_settings(params, task)
+    clip = ClipSettings.from_params(params)
+    seed = params.integer("seed", 0)
+    out = out or DATASETS_DIR / task
+    entries = build_task_dataset(
+        task, settings, clip, seed, images, out, sheet or DEGRADE_SHEETS_DIR / f"{task}.png"
+    )
+    print(f"{task}: {len(entries)} clips -> {out}")

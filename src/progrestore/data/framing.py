@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from progrestore import portable
+
 PORTRAIT_RULES = ("band", "rotate")
 
 
@@ -56,5 +58,6 @@ def frame_image(
         out = np.ascontiguousarray(window)
     else:
         interpolation = cv2.INTER_CUBIC if upscaled else cv2.INTER_AREA
-        out = cv2.resize(window, (width, height), interpolation=interpolation)
+        with portable.opencv_baseline():  # the same pixels on every CPU
+            out = cv2.resize(window, (width, height), interpolation=interpolation)
     return out, Framing(rotated, x0, y0, crop_w, crop_h, upscaled)

@@ -7,15 +7,14 @@ import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
-from progrestore.config import SPLITS
-from progrestore.data.framing import frame_image
-from progrestore.data.sources import SourceItem
+from progrestore.config import SPLITS, Section, clip_size
+from progrestore.data.framing import PORTRAIT_RULES, frame_image
+from progrestore.data.sources import SourceItem, list_sources
 from progrestore.errors import InputError
 from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
 from progrestore.io.images import ImageDecodeError, encode_png
+from progrestore.layout import IMAGES_DIR, IMAGES_MANIFEST
 from progrestore.parallel import ordered_map
-
-MANIFEST = "manifest.json"
 
 
 def _prepare_one(
@@ -64,6 +63,16 @@ def prepare_images(
         "images": kept,
         "skipped": [r for r in records if "skipped" in r],
     }
-    write_json(staging / MANIFEST, manifest)
+    write_json(staging / IMAGES_MANIFEST, manifest)
     replace_tree(staging, out_dir)
     return manifest
+
+
+def run_prepare(params: Section, out: Path = IMAGES_DIR) -> None:
+    """Stage ``prepare``: reads ``clip.width``, ``clip.height`` and ``data``."""
+    width, height = clip_size(params)
+    data = params.section("data")
+    portrait = data.choice("portrait", PORTRAIT_RULES)
+    skip_bad = data.choice("on_bad_image", ("error", "skip")) == "skip"
+    manifest = prepare_images(list_sources(data), out, width, height, portrait, skip_bad)
+    print(f"prepared {len(manifest['images'])} images, skipped {len(manifest['skipped'])} -> {out}")

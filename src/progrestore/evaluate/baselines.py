@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-from progrestore.data.degradations.common import to_uint8
+from progrestore.data.degradations import to_uint8
 from progrestore.data.degradations.deblur import Spectrum, motion_kernel
 
 DESCRIPTIONS = {

@@ -8,7 +8,9 @@ Checks, each a row of the printed table:
 - ``oracle``: the oracle's last frame is exactly clean (PSNR inf, SSIM 1, LPIPS 0), if ``gates.oracle_exact``;
 - ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB
   (a key ``model@<profile>`` applies to the model method of that profile only);
-- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than ``gates.tolerance``.
+- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than ``gates.tolerance``;
+  a task without metrics at REV fails (a comparison that cannot be made is not a pass), and a REV that
+  is not a commit stops the command before any check.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from progrestore.config import Section
+from progrestore.errors import InputError
 from progrestore.evaluate.protocol import HIGHER_IS_BETTER, METRICS
 
 
@@ -44,14 +47,24 @@ def _load(path: Path) -> dict | None:
     return report if isinstance(report, dict) and report.get("per_frame") else None
 
 
+def check_revision(rev: str) -> None:
+    """Stop with a clear message unless ``rev`` names a commit of the repository here."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise InputError(f"--base {rev}: not a commit of the git repository here (git rev-parse failed)")
+
+
 def _base_report(rev: str, path: Path) -> dict | None:
     result = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True, text=True)
     if result.returncode != 0:
         return None
     try:
-        return json.loads(result.stdout)
+        report = json.loads(result.stdout)
     except json.JSONDecodeError:
         return None
+    return report if isinstance(report, dict) and report.get("final") else None
 
 
 def _value_ok(metric: str, value: float, exact: bool) -> bool:
@@ -115,7 +128,7 @@ def check_against_base(
     task: str, report: dict, base: dict | None, rev: str, tolerance: Section
 ) -> list[Check]:
     if base is None:
-        return [Check("base", task, f"no metrics at {rev}", "-", True)]
+        return [Check("base", task, f"no metrics at {rev}", "metrics to compare with", False)]
     checks = []
     for method, now in report["final"].items():
         if method not in base.get("final", {}):
@@ -141,6 +154,8 @@ def check_against_base(
 def run_gates(
     tasks: list[str], gates: Section, frames: int, methods: list[str], metrics_dir: Path, base: str | None
 ) -> list[Check]:
+    if base is not None:
+        check_revision(base)
     checks = []
     for task in tasks:
         path = Path(metrics_dir) / f"{task}.json"

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from progrestore.data.contact_sheet import contact_sheet
-from progrestore.data.dataset import read_clip_manifest
+from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import METHODS, ClipContext, trajectory
 from progrestore.evaluate.metrics import FrameScorer, Lpips

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from progrestore.config import Section
 from progrestore.errors import InputError
 from progrestore.model.profiles import (
     SCHEDULER,
@@ -15,6 +16,7 @@ from progrestore.model.profiles import (
     TINY_TRANSFORMER,
     TINY_VAE,
     Profile,
+    profile_from_params,
 )
 
 
@@ -118,3 +120,17 @@ def make_pipeline(components: dict):
     pipe = CogVideoXImageToVideoPipeline(**components)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def model_settings(params: Section) -> tuple[Profile, str | None, int, bool]:
+    """The ``model`` block: profile, weights path (None: the profile's hub id), seed, drop_learned_pe."""
+    model = params.section("model")
+    profile = profile_from_params(model)
+    path = None if model.raw("path") is None else model.text("path")
+    return profile, path, model.integer("seed", 0), model.boolean("drop_learned_pe")
+
+
+def pipeline_from_params(params: Section):
+    """(profile, I2V pipeline) built or loaded as the ``model`` block says."""
+    profile, path, seed, drop_pe = model_settings(params)
+    return profile, make_pipeline(load_components(profile, path, seed, drop_pe))

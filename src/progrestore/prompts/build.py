@@ -25,11 +25,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from progrestore.config import SPLITS, Section
-from progrestore.data.dataset import CLIP_MANIFEST, read_clip_manifest
+from progrestore.data import degradations
+from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
 from progrestore.io.images import read_image
+from progrestore.layout import CLIP_MANIFEST, DATASETS_DIR, IMAGES_DIR
 from progrestore.prompts.captioners import HeuristicCaptioner, LlavaCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, TemplateRefiner
 from progrestore.prompts.validation import problem
@@ -181,3 +183,13 @@ def build_prompts(
         "refinements_cached": len(unique) - len(todo),
         "replaced_by_template": sum(refined[c]["replaced_by_template"] for c in todo),
     }
+
+
+def run_prompts(params: Section, task: str) -> None:
+    """Stage ``prompts@<task>``: reads ``prompts.*``, of ``prompts.uniform`` only the task's prompt."""
+    settings = PromptSettings.from_section(params.section("prompts"), degradations.check(task))
+    counts = build_prompts(task, DATASETS_DIR / task, IMAGES_DIR, settings)
+    print(
+        f"{task} prompts ({settings.strategy} -> prompt.txt): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from progrestore import portable
 from progrestore.errors import InputError
 
 HUE_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
@@ -28,7 +29,7 @@ def _hue_name(hue: np.ndarray) -> np.ndarray:
 
 class HeuristicCaptioner:
     name = "heuristic"
-    model = "rules-v1"
+    model = "rules-v2"  # v2: CPU-independent measurements
 
     def settings_key(self) -> str:
         return f"{self.name}/{self.model}"
@@ -38,9 +39,12 @@ class HeuristicCaptioner:
 
     @staticmethod
     def describe(image: np.ndarray) -> str:
-        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+        with portable.opencv_baseline():  # prompt files are stage outputs: the same bytes on every CPU
+            hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            edges = float((cv2.Canny(gray, 80, 160) > 0).mean())
         hue, sat, val = hsv[..., 0], hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
-        brightness = float(val.mean())
+        brightness = float(hsv[..., 2].mean()) / 255.0  # a mean of integers: exact in any order
         light = (
             "dark"
             if brightness < 0.25
@@ -50,7 +54,7 @@ class HeuristicCaptioner:
             if brightness < 0.7
             else "bright"
         )
-        saturation = float(sat.mean())
+        saturation = float(hsv[..., 1].mean()) / 255.0
         colour = (
             "muted" if saturation < 0.15 else "softly coloured" if saturation < 0.35 else "richly coloured"
         )
@@ -63,8 +67,6 @@ class HeuristicCaptioner:
                 parts.append(f"dominated by {' and '.join(top)} tones")
         else:
             parts.append("in greys and neutral tones")
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        edges = float((cv2.Canny(gray, 80, 160) > 0).mean())
         parts.append(
             "with smooth surfaces"
             if edges < 0.03
@@ -77,7 +79,7 @@ class HeuristicCaptioner:
         sky_hue = _hue_name(top_band[..., 0].ravel())
         if top_band[..., 2].mean() > rest[..., 2].mean() + 20 and np.isin(sky_hue, (4, 5)).mean() > 0.4:
             parts.append("under an open sky")
-        centre = val[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4].mean()
+        centre = float(hsv[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4, 2].mean()) / 255.0
         if abs(centre - brightness) > 0.06:
             side = "darker" if centre > brightness else "lighter"
             parts.append(f"around a central subject against a {side} background")

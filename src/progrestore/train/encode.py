@@ -16,10 +16,14 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from progrestore.data.dataset import read_clip_manifest
+from progrestore.config import Section
+from progrestore.data import degradations
+from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.io.tensors import save_tensors
 from progrestore.io.video import read_video
+from progrestore.layout import DATASETS_DIR, ENCODED_DIR
+from progrestore.model.build import pipeline_from_params
 from progrestore.model.conditioning import encode_video
 from progrestore.model.sizing import to_model
 
@@ -91,3 +95,24 @@ def load_text_cache(path: Path) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise InputError(f"{path} not found: run the encode_text stage first")
     return load_file(str(path))
+
+
+def run_encode_video(params: Section, task: str) -> None:
+    """Stage ``encode_video@<task>``: VAE latents of the train clips; reads ``model``."""
+    profile, pipe = pipeline_from_params(params)
+    out = ENCODED_DIR / degradations.check(task) / "video.safetensors"
+    seed = params.section("model").integer("seed", 0)
+    encode_videos(pipe.components, DATASETS_DIR / task / "train", profile.height, profile.width, seed, out)
+    print(f"{task}: video -> {out}")
+
+
+def run_encode_text(params: Section, task: str) -> None:
+    """Stage ``encode_text@<task>``: T5 embeddings of every train and val prompt; reads ``model``."""
+    _, pipe = pipeline_from_params(params)
+    prompts = []
+    for split in ("train", "val"):
+        folder = DATASETS_DIR / degradations.check(task) / split
+        prompts += read_prompts(folder, read_clip_manifest(folder))
+    out = ENCODED_DIR / task / "text.safetensors"
+    encode_texts(pipe, prompts, out)
+    print(f"{task}: text -> {out}")

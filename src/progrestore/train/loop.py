@@ -2,15 +2,15 @@
 
 Every random draw of step s (clip order, timestep, noise, pixel noise of the conditioning image, image
 dropout) comes from a generator seeded by (seed, s, process rank), so a run killed after a checkpoint and
-resumed takes exactly the steps it would have taken: resume restores only the model, optimizer and
-learning-rate state (``accelerator.save_state``). Loss: the v-prediction written as x0 with weight
+resumed takes exactly the steps it would have taken: resume restores the model, optimizer and
+learning-rate state (``accelerator.save_state``) and the per-step log so far, so that the run's record
+describes every step, as an uninterrupted run's does. Loss: the v-prediction written as x0 with weight
 1/(1 - alpha_bar_t), as the official trainer and diffusers' example do (equal to MSE on v).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -158,12 +158,18 @@ def loss_for_step(
     return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
 
 
+def _checkpoint_meta(path: Path) -> dict | None:
+    meta = path / "progrestore.json"
+    return json.loads(meta.read_text()) if meta.is_file() else None
+
+
 def _latest_checkpoint(folder: Path, fingerprint: str) -> Path | None:
+    """The newest checkpoint of this fingerprint that carries the log of every step before it."""
     candidates = []
     for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*"):
-        meta = path / "progrestore.json"
-        if meta.is_file() and json.loads(meta.read_text()).get("fingerprint") == fingerprint:
-            candidates.append((int(path.name.removeprefix(CHECKPOINT_PREFIX)), path))
+        meta = _checkpoint_meta(path)
+        if meta and meta.get("fingerprint") == fingerprint and len(meta.get("history", ())) == meta["step"]:
+            candidates.append((meta["step"], path))
     return max(candidates)[1] if candidates else None
 
 
@@ -207,7 +213,9 @@ def train_lora(
     latest = _latest_checkpoint(checkpoints, fingerprint)
     if latest is not None:
         accelerator.load_state(str(latest))
-        result.resumed_from = int(latest.name.removeprefix(CHECKPOINT_PREFIX))
+        meta = _checkpoint_meta(latest)
+        result.resumed_from = meta["step"]
+        result.logs = [StepLog(**entry) for entry in meta["history"]]
     rank, world = accelerator.process_index, accelerator.num_processes
     for step in range(result.resumed_from, cfg.steps):
         start = time.perf_counter()
@@ -234,10 +242,9 @@ def train_lora(
             folder = Path(checkpoints) / f"{CHECKPOINT_PREFIX}{done}"
             accelerator.save_state(str(folder))
             if accelerator.is_main_process:
-                write_json(
-                    folder / "progrestore.json",
-                    {"step": done, "fingerprint": fingerprint, "config": asdict(cfg)},
-                )
+                history = [asdict(entry) for entry in result.logs]
+                meta = {"step": done, "fingerprint": fingerprint, "config": asdict(cfg), "history": history}
+                write_json(folder / "progrestore.json", meta)
                 kept = sorted(
                     Path(checkpoints).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])
                 )
@@ -272,5 +279,17 @@ def save_lora(transformer, cfg: TrainConfig, out_dir: Path) -> Path:
 
 
 def mean_loss(logs: list[StepLog], last: int) -> float:
+    if not logs:
+        raise ValueError("no training step was logged")
     values = [log.loss for log in logs[-last:]]
-    return sum(values) / len(values) if values else math.nan
+    return sum(values) / len(values)
+
+
+def run_record(logs: list[StepLog]) -> dict:
+    """What ``train.json`` says of a whole run (every step, across resumes): strict-JSON numbers."""
+    return {
+        "final_loss_mean10": mean_loss(logs, 10),
+        "steps_logged": len(logs),
+        "seconds_per_step": sum(log.seconds for log in logs) / len(logs),
+        "peak_memory_mb": max(log.peak_memory_mb for log in logs),
+    }

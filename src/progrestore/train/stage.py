@@ -1,66 +1,27 @@
-"""Stages ``encode_video``, ``encode_text`` and ``train``: parameters in, caches and a LoRA out."""
+"""Stage ``train``: the encode stages' caches and the ``model``/``train`` parameters in, a LoRA out."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from pathlib import Path
 
 from progrestore import tracking
-from progrestore.config import ClipSettings, Section
-from progrestore.data.dataset import read_clip_manifest
+from progrestore.config import Section, clip_frames
+from progrestore.data import degradations
+from progrestore.data.manifest import read_clip_manifest
 from progrestore.io.atomic import write_json
-from progrestore.model.build import load_components, make_pipeline
-from progrestore.model.profiles import Profile, profile_from_params
-from progrestore.train.encode import (
-    encode_texts,
-    encode_videos,
-    load_text_cache,
-    load_video_cache,
-    prompt_key,
-    read_prompts,
-)
-from progrestore.train.loop import TrainConfig, TrainData, mean_loss, save_lora, train_lora
-
-ENCODED_DIR = Path("data/encoded")
-MODELS_DIR = Path("models")
+from progrestore.layout import DATASETS_DIR, ENCODED_DIR, MODELS_DIR
+from progrestore.model.build import model_settings, pipeline_from_params
+from progrestore.train.encode import load_text_cache, load_video_cache, prompt_key, read_prompts
+from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
 
 
-def model_settings(params: Section) -> tuple[Profile, str | None, int, bool]:
-    model = params.section("model")
-    profile = profile_from_params(model)
-    path = None if model.raw("path") is None else model.text("path")
-    return profile, path, model.integer("seed", 0), model.boolean("drop_learned_pe")
-
-
-def pipeline_for(params: Section):
-    profile, path, seed, drop_pe = model_settings(params)
-    return profile, make_pipeline(load_components(profile, path, seed, drop_pe))
-
-
-def run_encode_video(params: Section, task: str, datasets: Path) -> Path:
-    profile, pipe = pipeline_for(params)
-    out = ENCODED_DIR / task / "video.safetensors"
-    seed = params.section("model").integer("seed", 0)
-    encode_videos(pipe.components, datasets / task / "train", profile.height, profile.width, seed, out)
-    return out
-
-
-def run_encode_text(params: Section, task: str, datasets: Path) -> Path:
-    _, pipe = pipeline_for(params)
-    prompts = []
-    for split in ("train", "val"):
-        folder = datasets / task / split
-        prompts += read_prompts(folder, read_clip_manifest(folder))
-    out = ENCODED_DIR / task / "text.safetensors"
-    encode_texts(pipe, prompts, out)
-    return out
-
-
-def train_data(tasks: list[str], datasets: Path, frames: int) -> TrainData:
+def train_data(tasks: list[str], frames: int) -> TrainData:
     data = TrainData([], {}, {}, {}, frames)
     for task in tasks:
-        folder = datasets / task / "train"
+        folder = DATASETS_DIR / task / "train"
         entries = read_clip_manifest(folder)
         prompts = read_prompts(folder, entries)
         videos = load_video_cache(ENCODED_DIR / task / "video.safetensors")
@@ -82,19 +43,22 @@ def _fingerprint(params: Section, tasks: list[str]) -> str:
     return digest.hexdigest()
 
 
-def run_train(params: Section, tasks: list[str], datasets: Path, out_dir: Path) -> Path:
+def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
     """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``.
 
-    Under ``accelerate launch`` every process trains; only the main one tracks and writes files.
+    Reads ``model``, ``train`` and ``clip.frames``. Under ``accelerate launch`` every process trains;
+    only the main one tracks and writes files.
     """
     import torch
     from accelerate import PartialState
 
     main_process = PartialState(cpu=not torch.cuda.is_available()).is_main_process
-    profile, path, seed, drop_pe = model_settings(params)
+    profile = model_settings(params)[0]
     cfg = TrainConfig.from_section(params.section("train"), profile.tiny)
-    data = train_data(tasks, datasets, ClipSettings.from_params(params).frames)
-    pipe = make_pipeline(load_components(profile, path, seed, drop_pe))
+    for task in tasks:
+        degradations.check(task)
+    data = train_data(tasks, clip_frames(params))
+    _, pipe = pipeline_from_params(params)
     run_params = {
         "profile": profile.name,
         "tasks": ",".join(tasks),
@@ -128,11 +92,15 @@ def run_train(params: Section, tasks: list[str], datasets: Path, out_dir: Path) 
                 "steps": cfg.steps,
                 "resumed_from": result.resumed_from,
                 "clips": len(data.clip_ids),
-                "final_loss_mean10": mean_loss(result.logs, 10),
-                "seconds_per_step": sum(log.seconds for log in result.logs) / max(1, len(result.logs)),
-                "peak_memory_mb": max((log.peak_memory_mb for log in result.logs), default=0.0),
+                **run_record(result.logs),
             }
+            json.dumps(summary, allow_nan=False)  # train.json is a DVC metric: strict JSON or nothing
             write_json(out_dir / "train.json", summary)
         if run is not None:
             tracking.log_artifacts([weights, out_dir / "train.json"])
     return weights
+
+
+def run_train_stage(params: Section, task: str) -> None:
+    """Stage ``train@<task>``: the task's LoRA in ``models/<task>``."""
+    print(f"LoRA ({task}) -> {run_train(params, [task], MODELS_DIR / task)}")

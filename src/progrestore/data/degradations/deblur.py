@@ -10,7 +10,9 @@ is the clean image). Borders are reflected without repeating the edge pixel (Ope
 The convolution runs in the Fourier domain: the reflected image is transformed once per clip, each
 frame costs one kernel transform and one inverse transform. The padding is ceil(k_max/2) + 2 pixels
 (reflected repeatedly when the kernel is larger than the image), so the periodic convolution never
-wraps into the kept region.
+wraps into the kept region. For the same bits on every CPU, cos and sin come from
+:mod:`progrestore.portable`, and the kernel is made point-symmetric to the bit, so its transform is
+real and the filtering is a real multiply (numpy's complex multiply fuses operations on some CPUs).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft
 
+from progrestore import portable
 from progrestore.config import Section
-from progrestore.data.degradations.common import to_uint8
+from progrestore.data.degradations import to_uint8
 
 SAMPLES_PER_PIXEL = 4
 
@@ -51,13 +54,14 @@ def motion_kernel(length: float, angle_degrees: float) -> np.ndarray:
     if length < 1.0:
         return np.ones((1, 1), np.float32)
     radius = math.ceil(length / 2) + 1
-    theta = math.radians(angle_degrees)
+    cos, sin = portable.cos_sin_degrees(angle_degrees)  # libm's cos/sin differ between CPUs
     count = max(2, math.ceil(length * SAMPLES_PER_PIXEL) + 1)
     offsets = np.linspace(-length / 2, length / 2, count)
-    xs = radius + offsets * math.cos(theta)
-    ys = radius - offsets * math.sin(theta)
+    xs = radius + offsets * cos
+    ys = radius - offsets * sin
     x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
     fx, fy = xs - x0, ys - y0
+    share = 1.0 / count  # each point carries 1/count: the kernel sums to 1 (to rounding) by construction
     kernel = np.zeros((2 * radius + 1, 2 * radius + 1), np.float64)
     for dy, dx, weight in (
         (0, 0, (1 - fx) * (1 - fy)),
@@ -65,8 +69,8 @@ def motion_kernel(length: float, angle_degrees: float) -> np.ndarray:
         (1, 0, (1 - fx) * fy),
         (1, 1, fx * fy),
     ):
-        np.add.at(kernel, (y0 + dy, x0 + dx), weight)
-    return (kernel / kernel.sum()).astype(np.float32)
+        np.add.at(kernel, (y0 + dy, x0 + dx), weight * share)  # in index order: the same sum everywhere
+    return (0.5 * (kernel + kernel[::-1, ::-1])).astype(np.float32)  # point-symmetric to the bit
 
 
 @dataclass(frozen=True)
@@ -90,15 +94,22 @@ class Spectrum:
         return cls(image, fft.rfft2(channels_first, s=shape), pad, shape)
 
     def transfer(self, kernel: np.ndarray) -> np.ndarray:
-        """Transform of an odd-sized kernel centred on the origin (kernel radius <= pad)."""
+        """Real transform of an odd-sized, point-symmetric kernel centred on the origin (radius <= pad)."""
         radius = kernel.shape[0] // 2
         wrapped = np.zeros(self.shape, np.float32)
         wrapped[: kernel.shape[0], : kernel.shape[1]] = kernel
-        return fft.rfft2(np.roll(wrapped, (-radius, -radius), axis=(0, 1)))
+        # the transform of a point-symmetric kernel is real; the imaginary part is rounding noise
+        return fft.rfft2(np.roll(wrapped, (-radius, -radius), axis=(0, 1))).real
 
     def filtered(self, response: np.ndarray) -> np.ndarray:
-        """The image filtered by the frequency ``response``, cropped back and rounded to uint8."""
-        out = fft.irfft2(self.spectrum * response, s=self.shape)
+        """The image filtered by the real frequency ``response``, cropped back and rounded to uint8.
+
+        The product is taken on the interleaved (real, imaginary) float32 view: numpy's complex
+        multiply uses fused multiply-adds on some CPUs only, a real multiply rounds the same on all.
+        """
+        interleaved = np.repeat(response.astype(np.float32), 2, axis=-1)  # (re, im) pairs share a factor
+        product = (self.spectrum.view(np.float32) * interleaved).view(np.complex64)
+        out = fft.irfft2(product, s=self.shape)
         height, width = self.image.shape[:2]
         return to_uint8(out[:, self.pad : self.pad + height, self.pad : self.pad + width].transpose(1, 2, 0))
 

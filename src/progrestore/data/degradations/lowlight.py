@@ -12,17 +12,26 @@ strength s is, with every parameter interpolated so that s = 0 is the identity:
 
 ``linear``/``sRGB`` are the IEC 61966-2-1 transfer functions. The noise field z is drawn once per clip
 and fades with s, so the noise does not flicker between frames.
+
+Every step gives the same bits on any CPU (:mod:`progrestore.portable`): sRGB decoding is a 256-entry
+table, scalar powers and the blur weights (radius ceil(4 sigma)) are computed in decimal, and the blur
+and the per-pixel logarithm and exponentials run on OpenCV's baseline path. The noise is numpy's ziggurat normal, built
+from integer arithmetic; libm enters only through ``log1pf`` in its tail (one implementation on every
+x86-64 CPU) and ``expf`` in its accept/reject comparisons, where a last-bit difference could flip a
+decision with probability ~1e-16.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from progrestore import portable
 from progrestore.config import Section
-from progrestore.data.degradations.common import to_uint8
+from progrestore.data.degradations import to_uint8
 
 
 @dataclass(frozen=True)
@@ -60,19 +69,44 @@ def schedule(params: dict, progress: float) -> dict:
     strength = 1.0 - progress
     return {
         "strength": strength,
-        "gain": params["exposure"] ** strength,
+        "gain": portable.pow_scalar(params["exposure"], strength),
         "gamma": 1.0 + (params["gamma"] - 1.0) * strength,
         "blur_sigma": params["blur_sigma"] * strength,
         "noise_sigma": params["noise_sigma"] * strength,
     }
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+SRGB_LINEAR_KNEE = 0.0031308  # linear values up to here are encoded by the straight segment
+_LOG_KNEE = np.float32(portable.log_scalar(SRGB_LINEAR_KNEE))
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+def srgb_to_linear(x: float) -> float:
+    """IEC 61966-2-1 decoding of one value in [0, 1]."""
+    return x / 12.92 if x <= 0.04045 else portable.pow_scalar((x + 0.055) / 1.055, 2.4)
+
+
+@functools.cache
+def _srgb_decode_table() -> np.ndarray:
+    return np.array([srgb_to_linear(v / 255.0) for v in range(256)], np.float32)
+
+
+def display_srgb(x: np.ndarray, gamma: float) -> np.ndarray:
+    """sRGB(x ** gamma) of linear float32 values in [0, 1], from one logarithm and two exponentials.
+
+    Call inside ``portable.opencv_baseline``. x = 0 has a logarithm of about -88, whose powers underflow
+    to 0. The two sRGB segments are powers of x: 1.055 x^(gamma/2.4) - 0.055, and 12.92 x^gamma up to
+    the knee.
+    """
+    log_x = cv2.log(x)
+    out = cv2.exp(log_x * np.float32(gamma / 2.4))
+    out *= np.float32(1.055)
+    out -= np.float32(0.055)
+    log_x *= np.float32(gamma)  # now log(x ** gamma)
+    dark = log_x <= _LOG_KNEE
+    linear = cv2.exp(log_x, dst=log_x)
+    linear *= np.float32(12.92)
+    np.copyto(out, linear, where=dark)
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,7 +117,7 @@ class _Clip:
 
 
 def prepare(image: np.ndarray, params: dict) -> _Clip:
-    linear = srgb_to_linear(image.astype(np.float32) / 255.0)
+    linear = _srgb_decode_table()[image]
     noise = np.random.default_rng(params["noise_seed"]).standard_normal(image.shape, dtype=np.float32)
     return _Clip(image, linear, noise)
 
@@ -93,12 +127,13 @@ def render(state: _Clip, params: dict, progress: float) -> np.ndarray:
     strength = values["strength"]
     if strength <= 0.0:
         return state.image.copy()
-    gains = np.array(
-        [params["white_balance_red"] ** strength, 1.0, params["white_balance_blue"] ** strength], np.float32
-    )
-    x = state.linear * (gains * np.float32(values["gain"]))
-    if values["blur_sigma"] > 0.0:
-        x = cv2.GaussianBlur(x, (0, 0), values["blur_sigma"], borderType=cv2.BORDER_REFLECT_101)
-    x = np.clip(x, 0.0, 1.0) ** np.float32(values["gamma"])
-    display = linear_to_srgb(x) + state.noise * np.float32(values["noise_sigma"])
+    red = portable.pow_scalar(params["white_balance_red"], strength)
+    blue = portable.pow_scalar(params["white_balance_blue"], strength)
+    x = state.linear * (np.array([red, 1.0, blue], np.float32) * np.float32(values["gain"]))
+    with portable.opencv_baseline():
+        if values["blur_sigma"] > 0.0:
+            kernel = portable.gaussian_kernel(values["blur_sigma"])
+            x = cv2.sepFilter2D(x, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
+        display = display_srgb(np.clip(x, 0.0, 1.0), values["gamma"])
+    display += state.noise * np.float32(values["noise_sigma"])
     return to_uint8(display, 255.0)
