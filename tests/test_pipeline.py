@@ -196,10 +196,11 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
         (repo / "params.yaml").write_text(original)
     _run(["git", "add", "-A"], repo)
     _run(["git", "commit", "-qm", "baseline"], repo)
-    run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", cwd=repo)
+    # one task's branch (the status above covers all three): each stage run costs a torch import
+    run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", "evaluate@sr", cwd=repo)
     ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
     consumers = ("prompts", "encode_text", "train", "restore", "evaluate")
-    assert ran == {f"{stage}@{task}" for stage in consumers for task in ("sr", "deblur", "lowlight")}
+    assert ran == {f"{stage}@sr" for stage in consumers}
     diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
     assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
     metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
