@@ -1,10 +1,14 @@
 """The data stages write the same bytes on every x86-64 CPU: prepare, degrade and prompts are run under
-forced CPU feature levels (numpy, OpenCV and IPP dispatch, glibc's libm variants, libjpeg-turbo's SIMD,
-torch) and every output file must equal the native run's, byte for byte.
+other CPU levels and every output file must equal the native run's, byte for byte.
 
-Each level masks the features above it that this machine has, so on an AVX-512 machine the native run,
-the AVX2 level and the SSE4 level are three different code paths; on a machine without AVX-512 the
-AVX2 level equals native. The probe asserts that the masking really took effect.
+Two ways to get another CPU on this one:
+- forced feature levels: the libraries' own switches (numpy, OpenCV and IPP dispatch, glibc's libm
+  variants, libjpeg-turbo's SIMD, torch). Each level masks the features above it that this machine has;
+  a probe asserts that the masking took effect;
+- emulated CPUs: the stages' process runs under ``qemu-x86_64 -cpu Nehalem`` (SSE4.2, no AVX) and
+  ``-cpu Haswell`` (AVX2 and FMA, no AVX-512), so every library's own CPUID-based dispatch sees that CPU.
+  QEMU emulates one process: ffmpeg, which the stages start, runs natively (x264's assembly is bit-exact
+  with its C code). CI installs qemu-user; elsewhere these cases skip when it is missing.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +70,11 @@ for task in TASKS:
 """
 
 
-def _probe(env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
+QEMU_CPUS = {"Nehalem": ("X86_V3", "X86_V4"), "Haswell": ("X86_V4",)}  # model: numpy levels it lacks
+
+
+def _probe(env: dict[str, str], python: tuple[str, ...] = (sys.executable,)) -> dict:
+    out = subprocess.run([*python, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -103,7 +111,9 @@ def _write_sources(folder: Path) -> None:
         Image.fromarray(picture(*size)).save(folder / split / name, quality=85)
 
 
-def _run_level(root: Path, env: dict[str, str]) -> dict[str, str]:
+def _run_level(
+    root: Path, env: dict[str, str], python: tuple[str, ...] = (sys.executable,)
+) -> dict[str, str]:
     root.mkdir()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["clip"] |= {"width": 256, "height": 144}
@@ -113,9 +123,8 @@ def _run_level(root: Path, env: dict[str, str]) -> dict[str, str]:
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     full_env = os.environ | {"PROGRESTORE_WORKERS": "1", "PROGRESTORE_CACHE": str(root / "cache")} | env
-    result = subprocess.run(
-        [sys.executable, "-c", RUN], cwd=root, env=full_env, capture_output=True, text=True
-    )
+    # one process (no worker pool), so that an emulator runs all of the stages' arithmetic
+    result = subprocess.run([*python, "-c", RUN], cwd=root, env=full_env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = [p for p in sorted(root.rglob("*")) if p.is_file() and "cache" not in p.relative_to(root).parts]
     return {
@@ -142,11 +151,28 @@ def test_data_stage_outputs_are_byte_identical_under_forced_cpu_levels(native, l
     masked = [f for f in OPENCV[: LEVELS[level][0]["opencv"]] if f"*{f}" in features["opencv"]]
     for name in masked:
         assert f"*{name}?" in probe["opencv"], f"OpenCV still dispatches to {name}: {probe['opencv']}"
-    outputs = _run_level(work / level, env)
+    _assert_same_outputs(reference, _run_level(work / level, env), level)
+
+
+def _assert_same_outputs(reference: dict[str, str], outputs: dict[str, str], label: str) -> None:
     for task in TASKS:  # every stage wrote its outputs: clips, first frames, manifests, prompts, sheets
         for name in ("videos/", "images/", "manifest.jsonl", "prompt_scene.txt"):
             assert any(p.startswith(f"data/datasets/{task}/val/{name}") for p in reference), (task, name)
         assert f"reports/degrade/{task}.png" in reference
     assert sorted(outputs) == sorted(reference)
     differing = [path for path in reference if outputs[path] != reference[path]]
-    assert not differing, f"{len(differing)} of {len(reference)} files differ under {level}: {differing[:8]}"
+    assert not differing, f"{len(differing)} of {len(reference)} files differ under {label}: {differing[:8]}"
+
+
+@pytest.mark.parametrize("cpu", list(QEMU_CPUS))
+def test_data_stage_outputs_are_byte_identical_on_emulated_cpus(native, cpu):
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("qemu-x86_64 is missing: .ci/run installs Debian's qemu-user")
+        pytest.skip("qemu-x86_64 is not installed (Debian: apt-get install qemu-user)")
+    work, _, reference = native
+    python = (qemu, "-cpu", cpu, sys.executable)
+    features = _probe(dict(os.environ), python)["numpy"]
+    assert not any(features[name] for name in QEMU_CPUS[cpu]), f"the emulated {cpu} shows {features}"
+    _assert_same_outputs(reference, _run_level(work / f"qemu-{cpu}", {}, python), f"qemu -cpu {cpu}")

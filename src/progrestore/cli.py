@@ -1,4 +1,4 @@
-"""``progrestore`` commands. The DVC stages in ``stages/`` call these same functions.
+"""``progrestore`` commands. A stage's command calls the same ``run_*`` function as its script in ``stages/``.
 
 Every command validates its parameters first and reports bad input as one line naming the file or
 parameter, with exit status 2, instead of a traceback.

@@ -34,12 +34,18 @@ class SamplingConfig:
         )
 
 
-def load_lora(pipe, lora_dir: Path) -> None:
+def lora_file(lora_dir: Path) -> Path:
+    """The LoRA weights in ``lora_dir``, or a clear error when there are none."""
     weights = Path(lora_dir) / "pytorch_lora_weights.safetensors"
     if not weights.is_file():
         raise InputError(
             f"{weights} not found: train a LoRA first (dvc repro train@<task>) or pass --lora DIR"
         )
+    return weights
+
+
+def load_lora(pipe, lora_dir: Path) -> None:
+    weights = lora_file(lora_dir)
     pipe.load_lora_weights(str(Path(lora_dir)), weight_name=weights.name, adapter_name="restoration")
 
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from progrestore.config import ClipSettings, Section
 from progrestore.data import degradations
 from progrestore.data.manifest import read_clip_manifest
-from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
+from progrestore.infer.restore import SamplingConfig, load_lora, lora_file, trajectory
 from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
@@ -20,6 +20,8 @@ from progrestore.train.encode import NEGATIVE_PROMPT, load_text_cache, prompt_ke
 
 def pipeline_with_lora(params: Section, lora_dir: Path | None):
     """(profile, pipeline) of the ``model`` block with the LoRA in ``lora_dir`` loaded (None: the base model)."""
+    if lora_dir is not None:
+        lora_file(lora_dir)  # checked before the model is built
     profile, pipe = pipeline_from_params(params)
     if lora_dir is not None:
         load_lora(pipe, lora_dir)
@@ -35,12 +37,12 @@ def run_restore(params: Section, task: str) -> None:
     """Stage ``restore@<task>``: every val clip's degraded first frame + its prompt ->
     data/restored/<task>/<clip_id>.mp4 at the clip size. Reads ``model``, ``restore`` and ``clip``."""
     clip = ClipSettings.from_params(params)
-    profile, pipe = pipeline_with_lora(params, MODELS_DIR / degradations.check(task))
-    sampling = sampling_config(params, profile.tiny)
-    folder = DATASETS_DIR / task / "val"
-    entries = read_clip_manifest(folder)
+    folder = DATASETS_DIR / degradations.check(task) / "val"
+    entries = read_clip_manifest(folder)  # the inputs are checked before the model is built
     prompts = read_prompts(folder, entries)
     texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
+    profile, pipe = pipeline_with_lora(params, MODELS_DIR / task)
+    sampling = sampling_config(params, profile.tiny)
     out = RESTORED_DIR / task
     staging = fresh_staging_dir(out.with_name(f".{task}.staging"))
     for entry, prompt in tqdm(list(zip(entries, prompts, strict=True)), desc=f"restore {task}", unit="clip"):

@@ -99,20 +99,22 @@ def load_text_cache(path: Path) -> dict[str, torch.Tensor]:
 
 def run_encode_video(params: Section, task: str) -> None:
     """Stage ``encode_video@<task>``: VAE latents of the train clips; reads ``model``."""
+    split_dir = DATASETS_DIR / degradations.check(task) / "train"
+    read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
     profile, pipe = pipeline_from_params(params)
-    out = ENCODED_DIR / degradations.check(task) / "video.safetensors"
+    out = ENCODED_DIR / task / "video.safetensors"
     seed = params.section("model").integer("seed", 0)
-    encode_videos(pipe.components, DATASETS_DIR / task / "train", profile.height, profile.width, seed, out)
+    encode_videos(pipe.components, split_dir, profile.height, profile.width, seed, out)
     print(f"{task}: video -> {out}")
 
 
 def run_encode_text(params: Section, task: str) -> None:
     """Stage ``encode_text@<task>``: T5 embeddings of every train and val prompt; reads ``model``."""
-    _, pipe = pipeline_from_params(params)
     prompts = []
     for split in ("train", "val"):
         folder = DATASETS_DIR / degradations.check(task) / split
         prompts += read_prompts(folder, read_clip_manifest(folder))
+    _, pipe = pipeline_from_params(params)
     out = ENCODED_DIR / task / "text.safetensors"
     encode_texts(pipe, prompts, out)
     print(f"{task}: text -> {out}")
