@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -197,3 +198,48 @@ def test_restore_command_turns_a_users_image_into_a_trajectory(tmp_path, monkeyp
         == record["prompt"]
     )
     assert main(["restore", "photo.jpg", "--task", "lowlight", "--out", "again"]) == 2  # no LoRA trained here
+
+
+RANDOM_DRAWS = {
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "normal",
+    "bernoulli",
+    "multinomial",
+    "rand_like",
+    "randn_like",
+}
+
+
+def test_no_seeded_draw_asks_torch_for_a_device_tensor_from_a_generator():
+    """torch refuses a CPU generator for a CUDA tensor (every GPU training step raised once): seeded draws
+    either stay on the generator's device or go through diffusers' ``randn_tensor``, which draws there
+    and moves the result."""
+    offending = []
+    for path in sorted((REPO / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                keywords = {k.arg for k in node.keywords}
+                is_torch = isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"
+                if is_torch and node.func.attr in RANDOM_DRAWS and {"generator", "device"} <= keywords:
+                    offending.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offending, offending
+
+
+def test_a_code_change_gives_the_checkpoints_another_fingerprint(tmp_path, monkeypatch):
+    from progrestore.config import load_params
+    from progrestore.train.stage import checkpoint_fingerprint
+
+    params = load_params(REPO / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    for name in ("video.safetensors", "text.safetensors"):
+        (tmp_path / "data/encoded/sr").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data/encoded/sr" / name).write_bytes(name.encode())
+    code = tmp_path / "loop.py"
+    code.write_text("LOSS_WEIGHT = 1\n")
+    before = checkpoint_fingerprint(params, ["sr"], [code])
+    assert checkpoint_fingerprint(params, ["sr"], [code]) == before
+    code.write_text("LOSS_WEIGHT = 2\n")
+    assert checkpoint_fingerprint(params, ["sr"], [code]) != before

@@ -33,15 +33,19 @@ def report_errors(command: str, body: Callable[[], object]) -> int:
     return 0
 
 
-def loaded_modules() -> list[str]:
-    """Files of the progrestore modules this process has imported, relative to the package's parent."""
+def loaded_module_files() -> list[Path]:
+    """The source files of the progrestore modules this process has imported, sorted."""
     package = Path(progrestore.__file__).resolve().parent
-    files = set()
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and Path(path).resolve().is_relative_to(package):
-            files.add(Path(path).resolve().relative_to(package.parent).as_posix())
-    return sorted(files)
+    files = {
+        Path(getattr(module, "__file__", None) or package).resolve() for module in list(sys.modules.values())
+    }
+    return sorted(path for path in files if path.is_relative_to(package) and path.is_file())
+
+
+def loaded_modules() -> list[str]:
+    """``loaded_module_files`` relative to the package's parent (src/)."""
+    root = Path(progrestore.__file__).resolve().parent.parent
+    return [path.relative_to(root).as_posix() for path in loaded_module_files()]
 
 
 def run_stage(command: str, body: Callable[..., object], *args: str) -> int:

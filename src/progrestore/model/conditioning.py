@@ -13,6 +13,7 @@ latent frame before decoding.
 from __future__ import annotations
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 
 def latent_frames(num_frames: int, temporal_ratio: int = 4) -> int:
@@ -45,7 +46,8 @@ def image_latents(
 ) -> torch.Tensor:
     """First frames (B, C, H, W) in [-1, 1] -> conditioning latents (B, F', C', h, w) for ``num_frames``."""
     if noise_sigma is not None:
-        noise = torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype)
+        # drawn on the generator's device, then moved: a CPU generator cannot fill a CUDA tensor
+        noise = randn_tensor(image.shape, generator=generator, device=image.device, dtype=image.dtype)
         image = image + noise * noise_sigma.view(-1, 1, 1, 1).to(image.dtype)
     encoded = [vae.encode(img[None, :, None]).latent_dist.sample(generator) for img in image]
     latents = torch.cat(encoded).permute(0, 2, 1, 3, 4)  # (B, 1, C', h, w)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 from progrestore.config import Section
 from progrestore.io.atomic import write_json
@@ -140,7 +141,7 @@ def loss_for_step(
     timestep = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (1,), generator=generator).to(
         device
     )
-    noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
+    noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
     noisy = pipe.scheduler.add_noise(latents, noise, timestep)
     height, width = image.shape[-2:]
     rotary = pipe._prepare_rotary_positional_embeddings(height, width, latents.shape[1], device)

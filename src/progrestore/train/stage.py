@@ -11,6 +11,7 @@ from progrestore import tracking
 from progrestore.config import Section, clip_frames
 from progrestore.data import degradations
 from progrestore.data.manifest import read_clip_manifest
+from progrestore.entry import loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.layout import DATASETS_DIR, ENCODED_DIR, MODELS_DIR
 from progrestore.model.build import model_settings, pipeline_from_params
@@ -35,11 +36,18 @@ def train_data(tasks: list[str], frames: int) -> TrainData:
     return data
 
 
-def _fingerprint(params: Section, tasks: list[str]) -> str:
+def checkpoint_fingerprint(params: Section, tasks: list[str], code_files: list[Path]) -> str:
+    """What a checkpoint must match to be resumed: the settings, the encoded data and the code.
+
+    The code counts because DVC reruns ``train`` when its code changes, and a finished checkpoint of the
+    old code would otherwise be resumed and stand for the new run.
+    """
     digest = hashlib.sha256(repr((params.raw("model"), params.raw("train"), tasks)).encode())
     for task in tasks:
         for name in ("video.safetensors", "text.safetensors"):
             digest.update((ENCODED_DIR / task / name).read_bytes())
+    for path in code_files:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
 
@@ -79,7 +87,7 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
                 }
                 tracking.log_step(values, log.step)
 
-        fingerprint = _fingerprint(params, tasks)
+        fingerprint = checkpoint_fingerprint(params, tasks, loaded_module_files())
         transformer, result = train_lora(
             pipe, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step
         )
