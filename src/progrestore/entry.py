@@ -36,10 +36,9 @@ def report_errors(command: str, body: Callable[[], object]) -> int:
 def loaded_module_files() -> list[Path]:
     """The source files of the progrestore modules this process has imported, sorted."""
     package = Path(progrestore.__file__).resolve().parent
-    files = {
-        Path(getattr(module, "__file__", None) or package).resolve() for module in list(sys.modules.values())
-    }
-    return sorted(path for path in files if path.is_relative_to(package) and path.is_file())
+    names = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+    files = {Path(name).resolve() for name in names if name}  # built-in modules have no file
+    return sorted(path for path in files if path.is_relative_to(package))
 
 
 def loaded_modules() -> list[str]:

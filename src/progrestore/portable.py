@@ -7,15 +7,17 @@ glibc picks FMA or SSE2 variants of ``pow``, ``exp``, ``sin``, ``cos`` at load t
 or AVX-512 kernels and to Intel IPP, whose float results differ in the last bits.
 
 What is portable, and all the data stages use:
-- IEEE 754 ``+ - * /`` and ``sqrt``, which every CPU rounds correctly: numpy's element-wise arithmetic,
-  comparisons, ``floor``, ``rint``, gathers (numpy never fuses a multiply and an add of two ufuncs);
+- IEEE 754 ``+ - * /`` and ``sqrt``, which every CPU rounds correctly: numpy's element-wise arithmetic
+  on real numbers, comparisons, ``floor``, ``rint``, gathers (numpy never fuses a multiply and an add of
+  two ufuncs; its *complex* multiply does fuse on FMA CPUs, so the data stages avoid it);
 - integer arithmetic, and :mod:`decimal` (built on it) for the few scalar transcendental values a clip
   needs (:func:`pow_scalar`, :func:`cos_sin_degrees`, :func:`gaussian_kernel`);
 - OpenCV inside :func:`opencv_baseline`: ``cv2.setUseOptimized(False)`` switches off both its CPU
   dispatch and IPP, so every machine runs the same SSE2-baseline instructions.
 
 Integer codecs (libpng/zlib, libjpeg-turbo's accurate DCT, x264 lossless) are bit-exact across their
-SIMD paths by design; ``tests/test_portable_bytes.py`` checks all of this under forced CPU levels.
+SIMD paths by design; ``tests/test_portable_bytes.py`` checks all of this under forced CPU levels and
+on QEMU-emulated CPUs.
 """
 
 from __future__ import annotations

@@ -20,18 +20,17 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], tile_width: int = 320) -> 
     if not rows:
         raise ValueError("a contact sheet needs at least one clip")
     blocks = []
-    for label, clip in rows:
+    for label, clip in rows:  # a stage output: OpenCV on its baseline path, the same bytes on every CPU
         columns = frame_columns(len(clip))
         height, width = clip.shape[1:3]
         tile_height = max(1, round(tile_width * height / width))
-        with portable.opencv_baseline():  # a stage output: the same bytes on every CPU
-            tiles = [
-                cv2.resize(clip[i], (tile_width, tile_height), interpolation=cv2.INTER_AREA) for i in columns
-            ]
-        strip = np.concatenate(tiles, axis=1)
-        caption = np.full((LABEL_HEIGHT, strip.shape[1], 3), 255, np.uint8)
         text = f"{label}   frames " + ", ".join(str(i + 1) for i in columns)
         with portable.opencv_baseline():
+            size = (tile_width, tile_height)
+            strip = np.concatenate(
+                [cv2.resize(clip[i], size, interpolation=cv2.INTER_AREA) for i in columns], 1
+            )
+            caption = np.full((LABEL_HEIGHT, strip.shape[1], 3), 255, np.uint8)
             cv2.putText(caption, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         blocks += [caption, strip]
     return np.concatenate(blocks, axis=0)

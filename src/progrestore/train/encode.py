@@ -110,9 +110,10 @@ def run_encode_video(params: Section, task: str) -> None:
 
 def run_encode_text(params: Section, task: str) -> None:
     """Stage ``encode_text@<task>``: T5 embeddings of every train and val prompt; reads ``model``."""
+    degradations.check(task)
     prompts = []
     for split in ("train", "val"):
-        folder = DATASETS_DIR / degradations.check(task) / split
+        folder = DATASETS_DIR / task / split
         prompts += read_prompts(folder, read_clip_manifest(folder))
     _, pipe = pipeline_from_params(params)
     out = ENCODED_DIR / task / "text.safetensors"

@@ -159,19 +159,15 @@ def loss_for_step(
     return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
 
 
-def _checkpoint_meta(path: Path) -> dict | None:
-    meta = path / "progrestore.json"
-    return json.loads(meta.read_text()) if meta.is_file() else None
-
-
-def _latest_checkpoint(folder: Path, fingerprint: str) -> Path | None:
-    """The newest checkpoint of this fingerprint that carries the log of every step before it."""
+def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | None:
+    """(folder, metadata) of the newest checkpoint of this fingerprint that logs every step before it."""
     candidates = []
     for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*"):
-        meta = _checkpoint_meta(path)
-        if meta and meta.get("fingerprint") == fingerprint and len(meta.get("history", ())) == meta["step"]:
-            candidates.append((meta["step"], path))
-    return max(candidates)[1] if candidates else None
+        meta_file = path / "progrestore.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        if meta.get("fingerprint") == fingerprint and len(meta.get("history", ())) == meta["step"]:
+            candidates.append((meta["step"], path, meta))
+    return max(candidates, key=lambda c: c[0])[1:] if candidates else None
 
 
 def train_lora(
@@ -213,8 +209,8 @@ def train_lora(
     result = TrainResult()
     latest = _latest_checkpoint(checkpoints, fingerprint)
     if latest is not None:
-        accelerator.load_state(str(latest))
-        meta = _checkpoint_meta(latest)
+        folder, meta = latest
+        accelerator.load_state(str(folder))
         result.resumed_from = meta["step"]
         result.logs = [StepLog(**entry) for entry in meta["history"]]
     rank, world = accelerator.process_index, accelerator.num_processes

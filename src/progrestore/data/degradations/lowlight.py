@@ -15,10 +15,10 @@ and fades with s, so the noise does not flicker between frames.
 
 Every step gives the same bits on any CPU (:mod:`progrestore.portable`): sRGB decoding is a 256-entry
 table, scalar powers and the blur weights (radius ceil(4 sigma)) are computed in decimal, and the blur
-and the per-pixel logarithm and exponentials run on OpenCV's baseline path. The noise is numpy's ziggurat normal, built
-from integer arithmetic; libm enters only through ``log1pf`` in its tail (one implementation on every
-x86-64 CPU) and ``expf`` in its accept/reject comparisons, where a last-bit difference could flip a
-decision with probability ~1e-16.
+and the per-pixel logarithm and exponentials run on OpenCV's baseline path. The noise is numpy's
+ziggurat normal, built from integer arithmetic; libm enters only through ``log1pf`` in its tail (one
+implementation on every x86-64 CPU) and ``expf`` in its accept/reject comparisons, where a last-bit
+difference could flip a decision with probability ~1e-16.
 """
 
 from __future__ import annotations
