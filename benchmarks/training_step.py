@@ -21,56 +21,15 @@ import time
 import numpy as np
 import torch
 
-from progrestore.model.build import device_and_dtype, make_pipeline, tiny_components
+from progrestore.model.build import (
+    device_and_dtype,
+    make_pipeline,
+    real_architecture_components,
+    tiny_components,
+)
 from progrestore.model.conditioning import encode_video
-from progrestore.model.profiles import PROFILES, SCHEDULER
+from progrestore.model.profiles import PROFILES
 from progrestore.train.loop import TrainConfig, TrainData, loss_for_step
-
-REAL_TRANSFORMER = {
-    "num_attention_heads": 48,
-    "attention_head_dim": 64,
-    "in_channels": 32,
-    "out_channels": 16,
-    "time_embed_dim": 512,
-    "ofs_embed_dim": 512,
-    "text_embed_dim": 4096,
-    "num_layers": 42,
-    "sample_width": 300,
-    "sample_height": 300,
-    "sample_frames": 81,
-    "patch_size": 2,
-    "patch_size_t": 2,
-    "patch_bias": False,
-    "temporal_compression_ratio": 4,
-    "max_text_seq_length": 226,
-    "use_rotary_positional_embeddings": True,
-    "use_learned_positional_embeddings": False,
-}
-REAL_VAE = {
-    "block_out_channels": [128, 256, 256, 512],
-    "latent_channels": 16,
-    "layers_per_block": 3,
-    "temporal_compression_ratio": 4,
-    "scaling_factor": 0.7,
-    "invert_scale_latents": True,
-}
-
-
-def real_components(dtype: torch.dtype, device: torch.device) -> dict:
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
-
-    with torch.device(device):
-        transformer = CogVideoXTransformer3DModel(**REAL_TRANSFORMER).to(dtype)
-        vae = AutoencoderKLCogVideoX(**REAL_VAE).to(dtype)
-    vae.enable_slicing()
-    vae.enable_tiling()
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": CogVideoXDPMScheduler(**SCHEDULER),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
 
 
 def peak_mb(device: torch.device) -> float:
@@ -92,7 +51,12 @@ def main() -> None:
     profile = PROFILES["tiny" if args.architecture == "tiny" else "cogvideox1.5-5b-i2v"]
     if profile.name != "tiny" and device.type != "cuda":
         raise SystemExit("the 1.5-5B architecture needs a GPU (about 35 GB in bf16 with LoRA r128)")
-    components = tiny_components("1.5", 0) if profile.tiny else real_components(dtype, device)
+    if profile.tiny:
+        components = tiny_components("1.5", 0)
+    else:
+        components = real_architecture_components(profile.name, dtype, device)
+        components["vae"].enable_slicing()
+        components["vae"].enable_tiling()
     for name in ("vae", "transformer"):
         components[name] = components[name].to(device=device, dtype=dtype).requires_grad_(False)
     pipe = make_pipeline(components)

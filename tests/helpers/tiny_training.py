@@ -79,8 +79,8 @@ def main(out: str) -> None:
     state = PartialState(cpu=not torch.cuda.is_available())
     pipe = tiny_pipeline()
     data = synthetic_data(pipe, clips=4)
-    cfg = tiny_config(steps=3, checkpoint_every=100)
-    transformer, _ = train_lora(pipe, data, cfg, Path(out) / "checkpoints", "ddp-test")
+    cfg = tiny_config(steps=3, checkpoint_every=100, warmup_steps=2)
+    transformer, result = train_lora(pipe, data, cfg, Path(out) / "checkpoints", "ddp-test")
     seen = [
         clip_for_step(data, cfg.seed, s, state.process_index, state.num_processes) for s in range(cfg.steps)
     ]
@@ -89,6 +89,7 @@ def main(out: str) -> None:
         "world": state.num_processes,
         "clips": seen,
         "digest": lora_digest(transformer),
+        "lrs": [log.lr for log in result.logs],
     }
     (Path(out) / f"rank{state.process_index}.json").write_text(json.dumps(report))
     if state.is_main_process:

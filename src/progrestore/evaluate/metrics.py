@@ -78,17 +78,18 @@ class Lpips:
 
     weights_id = TRUNK_SHA256
 
-    def __init__(self) -> None:
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        """On ``device`` (default: CUDA when present, else CPU)."""
         with warnings.catch_warnings():  # torchvision's note on its deprecated `pretrained` argument
             warnings.simplefilter("ignore", UserWarning)
             model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
         model.net.load_state_dict(load_trunk(), strict=True)
-        self.model = model.eval().requires_grad_(False)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.eval().requires_grad_(False).to(self.device)
 
-    @staticmethod
-    def _tensor(images: np.ndarray) -> torch.Tensor:
+    def _tensor(self, images: np.ndarray) -> torch.Tensor:
         """(N, H, W, 3) uint8 -> (N, 3, H, W) in [-1, 1], as ``lpips.im2tensor``."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float()
         return x / (255.0 / 2.0) - 1.0
 
     @torch.inference_mode()
@@ -102,7 +103,7 @@ class Lpips:
         total = 0
         for lin, f, r in zip(self.model.lins, features, reference, strict=True):
             total += lpips.spatial_average(lin((f - r) ** 2), keepdim=True)
-        return total.flatten().double().numpy()
+        return total.flatten().double().cpu().numpy()
 
     def __call__(self, image: np.ndarray, reference: np.ndarray) -> float:
         return float(self.distance(self.features(image[None]), self.features(reference[None]))[0])

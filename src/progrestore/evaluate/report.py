@@ -62,9 +62,32 @@ class Evaluation:
         }
 
 
-def score_methods(scorer: FrameScorer, reference, ctx: ClipContext, methods: list[str]) -> tuple[dict, dict]:
-    """Scores and trajectories of every method for one clip."""
+@dataclass(frozen=True)
+class Window:
+    """The region of the frames that is scored: (x, y, width, height) in pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def crop(self, images: np.ndarray) -> np.ndarray:
+        """The window of an (H, W, 3) image or a (T, H, W, 3) trajectory, contiguous."""
+        return np.ascontiguousarray(
+            images[..., self.y : self.y + self.height, self.x : self.x + self.width, :]
+        )
+
+
+def score_methods(
+    scorer: FrameScorer, reference, ctx: ClipContext, methods: list[str], window: Window | None = None
+) -> tuple[dict, dict]:
+    """Scores and trajectories (cropped to ``window``, if any) of every method for one clip.
+
+    The methods see the whole frame; only the scoring is restricted to the window.
+    """
     trajectories = {method: trajectory(method, ctx) for method in methods}
+    if window is not None:
+        trajectories = {m: window.crop(frames) for m, frames in trajectories.items()}
     return {m: scorer.score(frames, reference) for m, frames in trajectories.items()}, trajectories
 
 
@@ -75,13 +98,17 @@ def evaluate_dataset(
     scorer: FrameScorer,
     restored_dir: Path | None = None,
     display: dict[str, str] | None = None,
+    window: Window | None = None,
 ) -> tuple[Evaluation, list]:
-    """Score every clip listed in ``<split_dir>/manifest.jsonl``; returns the scores and sheet rows."""
+    """Score every clip listed in ``<split_dir>/manifest.jsonl`` (inside ``window`` if given); returns
+    the scores and sheet rows."""
     entries = read_clip_manifest(split_dir)
     evaluation, sheet_rows = Evaluation(methods), []
     for entry in tqdm(entries, desc=f"evaluate {task}", unit="clip"):
         clip = read_video(Path(split_dir) / entry["video"])
         clean = read_image(Path(split_dir) / entry["clean"])
+        if window is not None:
+            clean = window.crop(clean)
         restored = None
         if "model" in methods:
             path = Path(restored_dir or "") / f"{entry['clip_id']}.mp4"
@@ -89,11 +116,12 @@ def evaluate_dataset(
                 raise InputError(f"{path} not found: run the restore stage first (dvc repro restore@{task})")
             restored = read_video(path)
         ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"], restored)
-        scores, trajectories = score_methods(scorer, scorer.reference(clean), ctx, methods)
+        scores, trajectories = score_methods(scorer, scorer.reference(clean), ctx, methods, window)
         evaluation.add(entry["clip_id"], scores)
         if len(sheet_rows) < SHEET_CLIPS * len(methods):
             names = display or {}
-            sheet_rows += [(f"{names.get(m, m)} {entry['clip_id']}", trajectories[m]) for m in methods]
+            where = "" if window is None else f", window {window.width}x{window.height}+{window.x}+{window.y}"
+            sheet_rows += [(f"{names.get(m, m)} {entry['clip_id']}{where}", trajectories[m]) for m in methods]
     return evaluation, sheet_rows
 
 
@@ -108,13 +136,25 @@ def plot_rows(curves: dict[str, dict[str, list[float]]], metric: str) -> list[di
     ]
 
 
-def write_report(task: str, summary: dict, methods: list[str], labels: dict, metrics_path: Path) -> None:
-    """``metrics_path`` (e.g. metrics/sr.json) and the folder of the same name without the suffix."""
+def write_report(
+    task: str,
+    summary: dict,
+    methods: list[str],
+    labels: dict,
+    metrics_path: Path,
+    descriptions: dict[str, str] | None = None,
+) -> None:
+    """``metrics_path`` (e.g. metrics/sr.json) and the folder of the same name without the suffix.
+
+    ``descriptions`` replaces a method's registered description where it ran otherwise (ReLoBlur)."""
     metrics_path = Path(metrics_path)
+    described = {m: METHODS[m][1] for m in methods} | {
+        m: text for m, text in (descriptions or {}).items() if m in methods
+    }
     report = {
         "task": task,
         **labels,
-        "methods": {m: METHODS[m][1] for m in methods},
+        "methods": described,
         "protocol": PROTOCOL,
         "lpips_weights_sha256": Lpips.weights_id,
         **{key: value for key, value in summary.items() if key != "per_clip"},

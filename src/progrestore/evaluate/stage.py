@@ -12,7 +12,7 @@ from progrestore.data.sources import SOURCES
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import METHODS
 from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.report import evaluate_dataset, write_curves, write_report, write_sheet
+from progrestore.evaluate.report import Window, evaluate_dataset, write_curves, write_report, write_sheet
 from progrestore.layout import DATASETS_DIR, EVALUATE_SHEETS_DIR, METRICS_DIR, RESTORED_DIR
 
 DATA_LABELS = {
@@ -50,17 +50,27 @@ def run_evaluate(params: Section, task: str) -> None:
     methods = evaluated_methods(params)
     source = params.section("data").choice("source", SOURCES)
     restored = RESTORED_DIR / task
-    labels, display = {"data": DATA_LABELS[source]}, {}
+    labels, display, window = {"data": DATA_LABELS[source]}, {}, None
     if "model" in methods:
         meta_path = restored / "restored.json"
         if not meta_path.is_file():
             raise InputError(f"{meta_path} not found: run the restore stage first (dvc repro restore@{task})")
         meta = json.loads(meta_path.read_text())
+        if "restored_window" not in meta:
+            raise InputError(
+                f"{meta_path} comes from an older restore stage: run it again (dvc repro restore@{task})"
+            )
         labels |= {"model_profile": meta["label"], "profile": meta["profile"]}
         display["model"] = f"model [{meta['label']}]"  # the tiny random model is labelled wherever it appears
+        window = Window(**meta["restored_window"])
+        labels["scored_region"] = {
+            **meta["restored_window"],
+            "why": "the model restores the centre window of its aspect ratio and leaves the rest of the "
+            "frame as the input; every method is scored inside that window only",
+        }
     scorer = FrameScorer()
     val = DATASETS_DIR / task / "val"
-    evaluation, sheet_rows = evaluate_dataset(task, val, methods, scorer, restored, display)
+    evaluation, sheet_rows = evaluate_dataset(task, val, methods, scorer, restored, display, window)
     summary = evaluation.summary()
     metrics_path = METRICS_DIR / f"{task}.json"
     sheet = EVALUATE_SHEETS_DIR / f"{task}.png"

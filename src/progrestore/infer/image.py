@@ -6,13 +6,12 @@ from pathlib import Path
 
 from progrestore.config import ClipSettings, Section
 from progrestore.data.contact_sheet import contact_sheet
-from progrestore.infer.restore import trajectory
-from progrestore.infer.stage import pipeline_with_lora, sampling_config
+from progrestore.infer.restore import sampling_pipeline, trajectory
 from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.prompts.build import PromptSettings
-from progrestore.train.encode import NEGATIVE_PROMPT
+from progrestore.train.encode import NEGATIVE_PROMPT, embed_prompt
 
 
 def run_restore_image(
@@ -20,25 +19,17 @@ def run_restore_image(
 ) -> Path:
     """A user's image of any size -> trajectory.mp4 and strip.png at the image's own size."""
     clip = ClipSettings.from_params(params)
-    profile, pipe = pipeline_with_lora(params, lora_dir)
-    sampling = sampling_config(params, profile.tiny)
     text = prompt or PromptSettings.from_section(params.section("prompts"), task).uniform
-    embeds = {}
-    for value in (text, NEGATIVE_PROMPT):
-        embeds[value], _ = pipe.encode_prompt(
-            prompt=value,
-            do_classifier_free_guidance=False,
-            max_sequence_length=226,
-            device=pipe.text_encoder.device,
-        )
-    image = read_image(image_path)
+    image = read_image(image_path)  # the inputs are checked before the model is built
+    settings, pipe, sampling = sampling_pipeline(params, lora_dir)
+    embeds = {value: embed_prompt(pipe, value) for value in (text, NEGATIVE_PROMPT)}
     frames = trajectory(
         pipe,
         image,
-        embeds[text][0],
-        embeds[NEGATIVE_PROMPT][0],
-        profile.height,
-        profile.width,
+        embeds[text],
+        embeds[NEGATIVE_PROMPT],
+        settings.height,
+        settings.width,
         clip.frames,
         sampling,
     )
@@ -47,11 +38,11 @@ def run_restore_image(
     write_video(staging / "trajectory.mp4", frames, clip.fps)
     write_png(staging / "restored.png", frames[-1])
     write_png(
-        staging / "strip.png", contact_sheet([(f"{task} {Path(image_path).name} ({profile.label})", frames)])
+        staging / "strip.png", contact_sheet([(f"{task} {Path(image_path).name} ({settings.label})", frames)])
     )
     write_json(
         staging / "restore.json",
-        {"image": str(image_path), "task": task, "prompt": text, "profile": profile.label},
+        {"image": str(image_path), "task": task, "prompt": text, "profile": settings.label},
     )
     replace_tree(staging, out_dir)
     return out_dir

@@ -1,8 +1,11 @@
 """Restoration trajectories: degraded image + prompt -> 9 frames through the (LoRA-loaded) I2V pipeline.
 
 The input is brought to the model's size and the frames back to the input's size by ``model.sizing``;
-sampling uses ``restore.steps``, ``restore.guidance_scale`` (classifier-free, against the empty prompt)
-and a generator seeded by ``restore.seed``, the same for every clip.
+sampling uses ``restore.steps``, ``restore.guidance_scale`` (classifier-free, against the empty prompt),
+``restore.dynamic_cfg``, the sampler ``restore.scheduler`` and a generator seeded by ``restore.seed``, the
+same for every clip. The sampler is the same class for every profile, made from the model's own noise
+schedule with trailing timestep spacing, as the official CogVideoX demo does: whatever scheduler class a
+hub folder ships (DDIM for 1.5) does not decide it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from PIL import Image
 
 from progrestore.config import Section
 from progrestore.errors import InputError
+from progrestore.model.build import ModelSettings, model_settings, pipeline_from_params
 from progrestore.model.sizing import from_model, to_model
+
+SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class SamplingConfig:
     steps: int
     guidance_scale: float
     seed: int
+    scheduler: str = "dpm"
+    dynamic_cfg: bool = False
 
     @classmethod
     def from_section(cls, section: Section) -> SamplingConfig:
@@ -31,7 +39,17 @@ class SamplingConfig:
             section.integer("steps", 1, 1000),
             section.number("guidance_scale", 1.0, 50.0),
             section.integer("seed", 0),
+            section.choice("scheduler", tuple(SAMPLERS)),
+            section.boolean("dynamic_cfg"),
         )
+
+
+def use_sampler(pipe, name: str) -> None:
+    """Give ``pipe`` the sampler ``name`` on the model's noise schedule, with trailing spacing."""
+    import diffusers
+
+    sampler = getattr(diffusers, SAMPLERS[name])
+    pipe.scheduler = sampler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
 
 
 def lora_file(lora_dir: Path) -> Path:
@@ -47,6 +65,22 @@ def lora_file(lora_dir: Path) -> Path:
 def load_lora(pipe, lora_dir: Path) -> None:
     weights = lora_file(lora_dir)
     pipe.load_lora_weights(str(Path(lora_dir)), weight_name=weights.name, adapter_name="restoration")
+
+
+def sampling_pipeline(params: Section, lora_dir: Path | None) -> tuple[ModelSettings, object, SamplingConfig]:
+    """The ``model`` block's pipeline with the LoRA in ``lora_dir`` (None: the base model) and the
+    ``restore`` block's sampler: what the restore stage, ``progrestore restore`` and ``reloblur`` share.
+    Reads ``model`` and ``restore`` (``restore.tiny`` on top for the tiny profiles)."""
+    if lora_dir is not None:
+        lora_file(lora_dir)  # checked before the model is built
+    restore = params.section("restore")
+    settings = model_settings(params)
+    sampling = SamplingConfig.from_section(restore.merged("tiny") if settings.profile.tiny else restore)
+    settings, pipe = pipeline_from_params(params)
+    if lora_dir is not None:
+        load_lora(pipe, lora_dir)
+    use_sampler(pipe, sampling.scheduler)
+    return settings, pipe, sampling
 
 
 @torch.inference_mode()
@@ -71,6 +105,7 @@ def trajectory(
         num_frames=frames,
         num_inference_steps=sampling.steps,
         guidance_scale=sampling.guidance_scale,
+        use_dynamic_cfg=sampling.dynamic_cfg,
         generator=torch.Generator(device).manual_seed(sampling.seed),
         output_type="np",
     ).frames[0]

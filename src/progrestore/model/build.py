@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -9,6 +10,8 @@ import torch
 from progrestore.config import Section
 from progrestore.errors import InputError
 from progrestore.model.profiles import (
+    REAL_TRANSFORMERS,
+    REAL_VAES,
     SCHEDULER,
     TEXT_TOKENS,
     TINY_LAYOUTS,
@@ -71,13 +74,54 @@ def tiny_components(layout: str, seed: int) -> dict:
     }
 
 
+def real_architecture_components(
+    name: str,
+    dtype: torch.dtype,
+    device: str | torch.device = "cpu",
+    num_layers: int | None = None,
+    vae_width: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """A real profile's architecture from its published config with random weights, for benchmarks and
+    checks that cannot download weights: the transformer at its real widths and module names
+    (``num_layers`` fewer blocks, if given), the VAE at its real latent layout (channels ``vae_width``
+    wide, if given: it is frozen and outside the LoRA), a tiny text encoder (give prompt embeddings)."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    transformer_config = REAL_TRANSFORMERS[name] | ({"num_layers": num_layers} if num_layers else {})
+    vae_config = REAL_VAES[name] | (
+        {"block_out_channels": [vae_width] * 4, "layers_per_block": 1} if vae_width else {}
+    )
+    tokenizer = byte_tokenizer()
+    default = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        torch.set_default_dtype(dtype)  # built in ``dtype``: a 5B model in fp32 first would need 22 GB
+        try:
+            transformer = CogVideoXTransformer3DModel(**transformer_config)
+            vae = AutoencoderKLCogVideoX(**vae_config)
+            text_encoder = T5EncoderModel(
+                T5Config(vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, **TINY_T5)
+            )
+        finally:
+            torch.set_default_dtype(default)
+    return {
+        "tokenizer": tokenizer,
+        "text_encoder": text_encoder.eval().requires_grad_(False),
+        "vae": vae.eval().requires_grad_(False),
+        "transformer": transformer.eval().requires_grad_(False),
+        "scheduler": CogVideoXDPMScheduler(**SCHEDULER),
+    }
+
+
 def pretrained_components(path: str, dtype: torch.dtype) -> dict:
     from diffusers import CogVideoXImageToVideoPipeline
 
     local = Path(path).expanduser()
     try:
         pipe = CogVideoXImageToVideoPipeline.from_pretrained(
-            str(local) if local.exists() else path, torch_dtype=dtype
+            str(local) if local.exists() else path, dtype=dtype
         )
     except (OSError, ValueError) as err:
         raise InputError(
@@ -89,7 +133,7 @@ def pretrained_components(path: str, dtype: torch.dtype) -> dict:
 
 
 def drop_learned_positional_embedding(transformer) -> None:
-    """CogVideoX-5B-I2V at sizes other than 480x720: remove the learned PE (training and inference)."""
+    """CogVideoX-5B-I2V at sizes other than 480x720: remove the learned PE (training and inference alike)."""
     embed = transformer.patch_embed
     embed.use_learned_positional_embeddings = False
     embed.use_positional_embeddings = False
@@ -104,6 +148,8 @@ def load_components(profile: Profile, path: str | None, seed: int, drop_learned_
         components = tiny_components(profile.layout, seed)
     else:
         components = pretrained_components(path or profile.default_path, dtype)
+        components["vae"].enable_slicing()  # as the official trainer and demo: a 768x1360 clip's
+        components["vae"].enable_tiling()  # full-resolution VAE activations otherwise dominate memory
     if drop_learned_pe:
         drop_learned_positional_embedding(components["transformer"])
     for name in ("text_encoder", "vae", "transformer"):
@@ -122,15 +168,74 @@ def make_pipeline(components: dict):
     return pipe
 
 
-def model_settings(params: Section) -> tuple[Profile, str | None, int, bool]:
-    """The ``model`` block: profile, weights path (None: the profile's hub id), seed, drop_learned_pe."""
+SIZE_STEP = 16  # the VAE's 8x spatial compression times the transformer's 2x2 patch
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The ``model`` block, validated: which backbone, from where, and the size it works at.
+
+    ``height`` x ``width`` is the size of every frame the model sees, in encode, train, restore and
+    ``progrestore restore`` alike (null in params.yaml: the profile's native size).
+    """
+
+    profile: Profile
+    path: str | None
+    seed: int
+    drop_learned_pe: bool
+    height: int
+    width: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.profile.label}, {self.height}x{self.width}"
+
+
+def model_settings(params: Section) -> ModelSettings:
     model = params.section("model")
     profile = profile_from_params(model)
     path = None if model.raw("path") is None else model.text("path")
-    return profile, path, model.integer("seed", 0), model.boolean("drop_learned_pe")
+    drop_pe = model.boolean("drop_learned_pe")
+    if drop_pe and not profile.learned_pe:
+        raise model.fail("drop_learned_pe", f"false: {profile.name} has no learned positional embedding")
+    size = {}
+    for name, native in (("height", profile.height), ("width", profile.width)):
+        value = model.optional_integer(name, SIZE_STEP)
+        if value is not None and (value % SIZE_STEP or value > 4096):
+            raise model.fail(
+                name, f"null or a multiple of {SIZE_STEP} up to 4096 (VAE 8x times the 2x2 patch)"
+            )
+        size[name] = native if value is None else value
+    if (
+        profile.learned_pe
+        and not drop_pe
+        and (size["height"], size["width"]) != (profile.height, profile.width)
+    ):
+        raise model.fail(
+            "height",
+            f"null or {profile.height} (with model.width {profile.width}): {profile.name}'s learned positional "
+            f"embedding fixes its size; set model.drop_learned_pe: true to run at {size['height']}x{size['width']}",
+        )
+    return ModelSettings(profile, path, model.integer("seed", 0), drop_pe, size["height"], size["width"])
 
 
-def pipeline_from_params(params: Section):
-    """(profile, I2V pipeline) built or loaded as the ``model`` block says."""
-    profile, path, seed, drop_pe = model_settings(params)
-    return profile, make_pipeline(load_components(profile, path, seed, drop_pe))
+def pipeline_from_params(params: Section) -> tuple[ModelSettings, object]:
+    """(settings, I2V pipeline) built or loaded as the ``model`` block says."""
+    settings = model_settings(params)
+    components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
+    return settings, make_pipeline(components)
+
+
+def positional_embedding(transformer, frames: int) -> str:
+    """The absolute positional embedding the transformer adds to a ``frames``-frame clip (besides rotary).
+
+    CogVideoX-5B-I2V learned its embedding for 49 frames; for any other count diffusers' patch embedding
+    silently adds a 3D sin-cos embedding instead, in training and inference alike. We keep that behaviour
+    (it is what every diffusers-based finetune of 5B-I2V at 9 frames runs) and record it.
+    """
+    embed = transformer.patch_embed
+    if embed.use_learned_positional_embeddings:
+        if embed.sample_frames != frames:
+            return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
+        return "learned"
+    return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"

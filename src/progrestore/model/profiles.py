@@ -1,15 +1,18 @@
-"""Model profiles: which CogVideoX image-to-video backbone, at which size, from where.
+"""Model profiles: which CogVideoX image-to-video backbone, at which native size, from where.
 
 - ``tiny`` / ``tiny-1.0``: randomly initialised models of the same diffusers classes
   (``CogVideoXTransformer3DModel``, ``AutoencoderKLCogVideoX``, ``CogVideoXDPMScheduler``, a small
   ``T5EncoderModel`` with a byte-level tokenizer made locally), built from the configs below with a fixed
   seed, in the 1.5 layout (``patch_size_t`` 2, ``ofs`` embedding, VAE ``invert_scale_latents``) or the 1.0
-  layout. They run on 2 CPU cores; their results are plumbing, not quality, and are labelled so.
-- ``cogvideox1.5-5b-i2v``: the paper's clip size, 768x1360 (the native size of CogVideoX1.5-5B-I2V).
-- ``cogvideox-5b-i2v``: 480x720; with ``model.drop_learned_pe`` its learned positional embedding is removed
-  (training and inference alike) so that it runs at 768x1360.
+  layout (learned positional embedding, whose ``sample_frames`` differs from the clip's 9 frames as the
+  real 5B-I2V's 49 does, so the tests see diffusers' sin-cos replacement). They run on 2 CPU cores; their
+  results are plumbing, not quality, and are labelled so.
+- ``cogvideox1.5-5b-i2v``: native 768x1360, the paper's clip size.
+- ``cogvideox-5b-i2v``: native 480x720 (learned positional embedding); other sizes need
+  ``model.drop_learned_pe``.
 Real weights come from ``model.path`` (hub id or local folder); bf16 on GPU (fp16 gives black videos on
-these models), fp32 on CPU.
+these models), fp32 on CPU. ``REAL_TRANSFORMERS`` and ``REAL_VAES`` are the published configs of the real
+models, used to build their architecture offline with random weights (benchmarks and checks only).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ class Profile:
     height: int
     width: int
     default_path: str | None = None
+
+    @property
+    def learned_pe(self) -> bool:
+        """The 1.0 layout adds a learned positional embedding that fixes the latent height and width."""
+        return self.layout == "1.0"
 
     @property
     def label(self) -> str:
@@ -55,7 +63,6 @@ TINY_TRANSFORMER = {
     "num_layers": 2,
     "sample_width": 20,  # latent size of 160x96 (1/8)
     "sample_height": 12,
-    "sample_frames": 9,
     "patch_size": 2,
     "temporal_compression_ratio": 4,
     "max_text_seq_length": TEXT_TOKENS,
@@ -68,12 +75,14 @@ TINY_LAYOUTS = {
         "ofs_embed_dim": 4,
         "patch_bias": False,
         "use_learned_positional_embeddings": False,
+        "sample_frames": 9,
     },
     "1.0": {
         "patch_size_t": None,
         "ofs_embed_dim": None,
         "patch_bias": True,
         "use_learned_positional_embeddings": True,
+        "sample_frames": 13,  # not the clip's 9 frames: diffusers then uses sin-cos, as for 5B-I2V (49)
     },
 }
 TINY_VAE = {
@@ -110,6 +119,55 @@ TINY_T5 = {
     "num_heads": 4,
     "relative_attention_num_buckets": 8,
     "dropout_rate": 0.0,
+}
+
+
+# the published diffusers configs (transformer/config.json, vae/config.json of the hub folders)
+_REAL_COMMON = {
+    "num_attention_heads": 48,
+    "attention_head_dim": 64,
+    "in_channels": 32,
+    "out_channels": 16,
+    "time_embed_dim": 512,
+    "text_embed_dim": 4096,
+    "num_layers": 42,
+    "temporal_compression_ratio": 4,
+    "max_text_seq_length": TEXT_TOKENS,
+    "use_rotary_positional_embeddings": True,
+    "spatial_interpolation_scale": 1.875,
+    "temporal_interpolation_scale": 1.0,
+}
+REAL_TRANSFORMERS = {
+    "cogvideox1.5-5b-i2v": _REAL_COMMON
+    | {
+        "sample_width": 300,
+        "sample_height": 300,
+        "sample_frames": 81,
+        "patch_size": 2,
+        "patch_size_t": 2,
+        "patch_bias": False,
+        "ofs_embed_dim": 512,
+        "use_learned_positional_embeddings": False,
+    },
+    "cogvideox-5b-i2v": _REAL_COMMON
+    | {
+        "sample_width": 90,
+        "sample_height": 60,
+        "sample_frames": 49,
+        "patch_size": 2,
+        "use_learned_positional_embeddings": True,
+    },
+}
+REAL_VAES = {
+    name: {
+        "block_out_channels": [128, 256, 256, 512],
+        "latent_channels": 16,
+        "layers_per_block": 3,
+        "temporal_compression_ratio": 4,
+        "scaling_factor": 0.7,
+        "invert_scale_latents": name == "cogvideox1.5-5b-i2v",
+    }
+    for name in REAL_TRANSFORMERS
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from tqdm import tqdm
 
@@ -25,6 +26,7 @@ from progrestore.io.video import read_video
 from progrestore.layout import DATASETS_DIR, ENCODED_DIR
 from progrestore.model.build import pipeline_from_params
 from progrestore.model.conditioning import encode_video
+from progrestore.model.profiles import TEXT_TOKENS
 from progrestore.model.sizing import to_model
 
 NEGATIVE_PROMPT = ""
@@ -65,24 +67,37 @@ def encode_videos(components: dict, split_dir: Path, height: int, width: int, se
 
 
 @torch.inference_mode()
+def embed_prompt(pipe, prompt: str) -> torch.Tensor:
+    """The T5 embedding (226, D) of one prompt, as training and sampling read it."""
+    embeds, _ = pipe.encode_prompt(
+        prompt=prompt,
+        do_classifier_free_guidance=False,
+        max_sequence_length=TEXT_TOKENS,
+        device=pipe.text_encoder.device,
+    )
+    return embeds[0].float()
+
+
 def encode_texts(pipe, prompts: list[str], out: Path) -> int:
     unique = sorted(set(prompts) | {NEGATIVE_PROMPT})
     tensors = {}
     for prompt in tqdm(unique, desc="encode text", unit="prompt"):
-        embeds, _ = pipe.encode_prompt(
-            prompt=prompt,
-            do_classifier_free_guidance=False,
-            max_sequence_length=226,
-            device=pipe.text_encoder.device,
-        )
-        tensors[prompt_key(prompt)] = embeds[0].float()
+        tensors[prompt_key(prompt)] = embed_prompt(pipe, prompt)
     save_tensors(tensors, out, {"prompts": str(len(unique))})
     return len(unique)
 
 
-def load_video_cache(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+def load_video_cache(path: Path, height: int, width: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The encoded clips, checked to be at the model's size (``height`` x ``width``)."""
     if not Path(path).is_file():
         raise InputError(f"{path} not found: run the encode_video stage first")
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata() or {}
+    if (meta.get("height"), meta.get("width")) != (str(height), str(width)):
+        raise InputError(
+            f"{path} holds clips at {meta.get('height')}x{meta.get('width')}, the model works at "
+            f"{height}x{width} (model.height/model.width): run the encode_video stage again"
+        )
     flat = load_file(str(path))
     clips: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():
@@ -101,10 +116,9 @@ def run_encode_video(params: Section, task: str) -> None:
     """Stage ``encode_video@<task>``: VAE latents of the train clips; reads ``model``."""
     split_dir = DATASETS_DIR / degradations.check(task) / "train"
     read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
-    profile, pipe = pipeline_from_params(params)
+    settings, pipe = pipeline_from_params(params)
     out = ENCODED_DIR / task / "video.safetensors"
-    seed = params.section("model").integer("seed", 0)
-    encode_videos(pipe.components, split_dir, profile.height, profile.width, seed, out)
+    encode_videos(pipe.components, split_dir, settings.height, settings.width, settings.seed, out)
     print(f"{task}: video -> {out}")
 
 

@@ -2,8 +2,8 @@
 
 Every random draw of step s (clip order, timestep, noise, pixel noise of the conditioning image, image
 dropout) comes from a generator seeded by (seed, s, process rank), so a run killed after a checkpoint and
-resumed takes exactly the steps it would have taken: resume restores the model, optimizer and
-learning-rate state (``accelerator.save_state``) and the per-step log so far, so that the run's record
+resumed takes exactly the steps it would have taken: resume restores the LoRA weights, optimizer and
+learning-rate state (``accelerator.save_state``, LoRA weights only) and the per-step log so far, so that the run's record
 describes every step, as an uninterrupted run's does. Loss: the v-prediction written as x0 with weight
 1/(1 - alpha_bar_t), as the official trainer and diffusers' example do (equal to MSE on v).
 """
@@ -170,6 +170,28 @@ def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | No
     return max(candidates, key=lambda c: c[0])[1:] if candidates else None
 
 
+def lora_only_checkpoints(accelerator) -> None:
+    """Make ``save_state`` keep the LoRA weights only, not the frozen base model (11 GB for the 5B models
+    in bf16), as the official trainer's hooks do; ``load_state`` sets them back into the adapter."""
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    def save(models, weights, output_dir) -> None:
+        for i, model in enumerate(models):
+            weights[i] = get_peft_model_state_dict(accelerator.unwrap_model(model))
+
+    def load(models, input_dir) -> None:
+        while models:  # popped: accelerate then loads none of them itself
+            index = len(models) - 1
+            model = models.pop()
+            name = "model.safetensors" if index == 0 else f"model_{index}.safetensors"
+            state = load_file(str(Path(input_dir) / name))
+            set_peft_model_state_dict(accelerator.unwrap_model(model), state)
+
+    accelerator.register_save_state_pre_hook(save)
+    accelerator.register_load_state_pre_hook(load)
+
+
 def train_lora(
     pipe,
     data: TrainData,
@@ -203,8 +225,13 @@ def train_lora(
     optimizer = torch.optim.AdamW(
         trainable, lr=cfg.learning_rate, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=1e-8
     )
-    lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.warmup_steps)
+    # accelerate steps a prepared scheduler once per process at every optimizer step, so the warmup is
+    # counted in process-steps, as the official trainer does (warmup_steps * num_processes)
+    lr_scheduler = get_scheduler(
+        "constant_with_warmup", optimizer, num_warmup_steps=cfg.warmup_steps * accelerator.num_processes
+    )
     model, optimizer, lr_scheduler = accelerator.prepare(transformer, optimizer, lr_scheduler)
+    lora_only_checkpoints(accelerator)
 
     result = TrainResult()
     latest = _latest_checkpoint(checkpoints, fingerprint)

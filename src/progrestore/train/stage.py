@@ -14,18 +14,18 @@ from progrestore.data.manifest import read_clip_manifest
 from progrestore.entry import loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.layout import DATASETS_DIR, ENCODED_DIR, MODELS_DIR
-from progrestore.model.build import model_settings, pipeline_from_params
+from progrestore.model.build import model_settings, pipeline_from_params, positional_embedding
 from progrestore.train.encode import load_text_cache, load_video_cache, prompt_key, read_prompts
 from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
 
 
-def train_data(tasks: list[str], frames: int) -> TrainData:
+def train_data(tasks: list[str], frames: int, height: int, width: int) -> TrainData:
     data = TrainData([], {}, {}, {}, frames)
     for task in tasks:
         folder = DATASETS_DIR / task / "train"
         entries = read_clip_manifest(folder)
         prompts = read_prompts(folder, entries)
-        videos = load_video_cache(ENCODED_DIR / task / "video.safetensors")
+        videos = load_video_cache(ENCODED_DIR / task / "video.safetensors", height, width)
         texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
         for entry, prompt in zip(entries, prompts, strict=True):
             key = f"{task}/{entry['clip_id']}"
@@ -61,14 +61,15 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
     from accelerate import PartialState
 
     main_process = PartialState(cpu=not torch.cuda.is_available()).is_main_process
-    profile = model_settings(params)[0]
-    cfg = TrainConfig.from_section(params.section("train"), profile.tiny)
+    settings = model_settings(params)
+    cfg = TrainConfig.from_section(params.section("train"), settings.profile.tiny)
     for task in tasks:
         degradations.check(task)
-    data = train_data(tasks, clip_frames(params))
+    data = train_data(tasks, clip_frames(params), settings.height, settings.width)
     _, pipe = pipeline_from_params(params)
     run_params = {
-        "profile": profile.name,
+        "profile": settings.profile.name,
+        "size": f"{settings.height}x{settings.width}",
         "tasks": ",".join(tasks),
         **{k: str(v) for k, v in cfg.__dict__.items()},
     }
@@ -95,7 +96,8 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
         if main_process:
             save_lora(transformer, cfg, out_dir)
             summary = {
-                "profile": profile.label,
+                "profile": settings.label,
+                "positional_embedding": positional_embedding(pipe.transformer, data.num_frames),
                 "tasks": tasks,
                 "steps": cfg.steps,
                 "resumed_from": result.resumed_from,

@@ -1,0 +1,271 @@
+"""The real CogVideoX I2V architectures with random weights: checks on CPU, the benchmark on a GPU.
+
+No weights are downloaded: each real profile is built from its published config
+(``progrestore.model.profiles.REAL_TRANSFORMERS``), the LoRA from the ``train`` block of params.yaml (rank
+128, alpha 64, to_q/to_k/to_v/to_out.0), and everything runs through the code the stages run
+(``train_lora``, ``save_lora``, ``load_lora``, ``trajectory``, ``FrameScorer``).
+
+    python benchmarks/real_architecture.py build PROFILE   # CPU: the full transformer in bf16 + LoRA:
+                                                           #   parameter counts, build time, peak RSS
+    python benchmarks/real_architecture.py step PROFILE    # CPU: 2 blocks at the real widths in fp32, at
+                                                           #   the profile's size: two training steps of the
+                                                           #   train stage's loop, LoRA saved and loaded into
+                                                           #   a fresh pipeline (same outputs, scale alpha/r)
+    python benchmarks/real_architecture.py gpu [--smoke]   # GPU (make bench-gpu): the full models in bf16,
+                                                           #   1.5 at 9x768x1360 then 5B at 9x480x720
+
+Each prints one JSON line (and ``gpu`` a table); ``make check-real-cpu`` runs build and step for both
+profiles, each in its own process so that peak RSS is its own. A full 42-block training step on these
+2-core CPUs takes more than 13 minutes in bf16, hence the 2-block step check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from progrestore.config import load_params
+from progrestore.model.build import make_pipeline, positional_embedding, real_architecture_components
+from progrestore.model.conditioning import latent_frames
+from progrestore.model.profiles import PROFILES, REAL_TRANSFORMERS
+from progrestore.train.loop import TrainConfig, TrainData, save_lora, train_lora
+
+FRAMES = 9
+LORA_PARAMETERS = 132_120_576  # rank 128 on to_q, to_k, to_v, to_out.0 of 42 blocks, inner width 3072
+
+
+def lora_config(**changes) -> TrainConfig:
+    """The ``train`` block of params.yaml (the official trainer's values), with ``changes``."""
+    cfg = TrainConfig.from_section(load_params(Path(__file__).parents[1] / "params.yaml").section("train"))
+    return dataclasses.replace(cfg, **changes)
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def random_clip(pipe, height: int, width: int, seed: int = 0) -> TrainData:
+    """One clip as the encode stages write it: video latents, the first frame, a prompt embedding."""
+    g = torch.Generator().manual_seed(seed)
+    channels = pipe.vae.config.latent_channels
+    latents = torch.randn(latent_frames(FRAMES), channels, height // 8, width // 8, generator=g)
+    first = torch.randint(0, 256, (3, height, width), generator=g, dtype=torch.uint8)
+    embeds = torch.randn(226, pipe.transformer.config.text_embed_dim, generator=g)
+    return TrainData(["clip"], {"clip": latents}, {"clip": first}, {"clip": embeds}, FRAMES)
+
+
+def check_build(name: str) -> dict:
+    start = time.perf_counter()
+    transformer = real_architecture_components(name, torch.bfloat16)["transformer"]
+    built = time.perf_counter() - start
+    parameters = sum(p.numel() for p in transformer.parameters())
+    cfg = lora_config()
+    transformer.add_adapter(cfg.lora_config())
+    lora = sum(p.numel() for p in transformer.parameters() if p.requires_grad)
+    wrapped = sum(
+        1 for n, m in transformer.named_modules() if hasattr(m, "lora_A") and n.endswith(cfg.targets)
+    )
+    assert lora == LORA_PARAMETERS, f"LoRA has {lora} parameters, expected {LORA_PARAMETERS}"
+    assert wrapped == 4 * REAL_TRANSFORMERS[name]["num_layers"], f"{wrapped} modules carry the LoRA"
+    return {
+        "check": "build",
+        "profile": name,
+        "parameters": parameters,
+        "lora_parameters": lora,
+        "lora_modules": wrapped,
+        "build_s": round(built, 1),
+        "total_s": round(time.perf_counter() - start, 1),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+    }
+
+
+def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch.Tensor:
+    """The transformer's prediction on a fixed input at the clip's size (deterministic)."""
+    g = torch.Generator().manual_seed(7)
+    config = pipe.transformer.config
+    count = latent_frames(FRAMES) + (latent_frames(FRAMES) % 2 if config.patch_size_t else 0)
+    hidden = torch.randn(1, count, config.in_channels, height // 8, width // 8, generator=g)
+    rotary = pipe._prepare_rotary_positional_embeddings(height, width, count, torch.device("cpu"))
+    extras = {} if config.ofs_embed_dim is None else {"ofs": torch.full((1,), 2.0)}
+    with torch.no_grad():
+        return pipe.transformer(
+            hidden_states=hidden,
+            encoder_hidden_states=data.prompt_embeds["clip"][None],
+            timestep=torch.tensor([500]),
+            image_rotary_emb=rotary,
+            return_dict=False,
+            **extras,
+        )[0]
+
+
+def check_step(name: str, layers: int = 2) -> dict:
+    from progrestore.infer.restore import load_lora
+
+    profile = PROFILES[name]
+    height, width = profile.height, profile.width
+    start = time.perf_counter()
+    pipe = make_pipeline(real_architecture_components(name, torch.float32, num_layers=layers, vae_width=32))
+    data = random_clip(pipe, height, width)
+    # lr 1e-3 (not 2e-5) so that two steps move the zero-initialised LoRA B matrices measurably
+    cfg = lora_config(steps=2, checkpoint_every=10**9, image_dropout=0.0, learning_rate=1e-3)
+    with tempfile.TemporaryDirectory() as scratch:
+        transformer, result = train_lora(pipe, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
+        weights = save_lora(transformer, cfg, Path(scratch) / "lora")
+        trained = _transformer_output(pipe, data, height, width)
+        fresh = make_pipeline(
+            real_architecture_components(name, torch.float32, num_layers=layers, vae_width=32)
+        )
+        base = _transformer_output(fresh, data, height, width)
+        load_lora(fresh, weights.parent)
+        reloaded = _transformer_output(fresh, data, height, width)
+        size_mb = weights.stat().st_size / 2**20
+    scales = {m.scaling["restoration"] for m in fresh.transformer.modules() if hasattr(m, "scaling")}
+    assert scales == {cfg.alpha / cfg.rank}, (
+        f"LoRA scales {scales}, expected alpha/r = {cfg.alpha / cfg.rank}"
+    )
+    lora_effect = float((trained - base).abs().max())
+    reload_error = float((trained - reloaded).abs().max())
+    # the LoRA changes the output well above float32 rounding (~1e-6 here), and the reload reproduces it
+    assert lora_effect > 1e-5 and reload_error <= 1e-3 * lora_effect, (lora_effect, reload_error)
+    return {
+        "check": "step",
+        "profile": name,
+        "blocks": layers,
+        "size": f"{FRAMES}x{height}x{width}",
+        "dtype": "fp32",
+        "seconds_per_step": [round(log.seconds, 2) for log in result.logs],
+        "losses": [round(log.loss, 4) for log in result.logs],
+        "positional_embedding": positional_embedding(pipe.transformer, FRAMES),
+        "lora_file_mb": round(size_mb, 1),
+        "lora_scale": scales.pop(),
+        "lora_effect_max": lora_effect,
+        "reload_max_error": reload_error,
+        "total_s": round(time.perf_counter() - start, 1),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+    }
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, sampling_steps: int) -> dict:
+    """Training steps, LoRA save/load, CFG sampling and LPIPS scoring of one real architecture."""
+    from progrestore.evaluate.metrics import FrameScorer
+    from progrestore.infer.restore import SamplingConfig, load_lora, trajectory, use_sampler
+    from progrestore.model.build import device_and_dtype
+
+    device, dtype = device_and_dtype()
+    start = time.perf_counter()
+    layers, vae_width = (1, 32) if smoke else (None, None)
+    components = real_architecture_components(name, dtype, device, num_layers=layers, vae_width=vae_width)
+    components["vae"].enable_slicing()
+    components["vae"].enable_tiling()
+    pipe = make_pipeline(components)
+    _sync()
+    row = {"profile": name, "size": f"{FRAMES}x{height}x{width}", "build_s": time.perf_counter() - start}
+    data = random_clip(pipe, height, width)
+    cfg = lora_config(steps=steps + 1, checkpoint_every=10**9, image_dropout=0.0)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory() as scratch:
+        transformer, result = train_lora(pipe, data, cfg, Path(scratch) / "checkpoints", "bench")
+        timed = [log.seconds for log in result.logs[1:]]  # the first step warms up
+        row |= {
+            "step_s": float(np.median(timed)),
+            "train_peak_gb": max(log.peak_memory_mb for log in result.logs) / 1024,
+        }
+        began = time.perf_counter()
+        weights = save_lora(transformer, cfg, Path(scratch) / "lora")
+        transformer.delete_adapters("default")
+        load_lora(pipe, weights.parent)
+        _sync()
+        row["lora_save_load_s"] = time.perf_counter() - began
+    use_sampler(pipe, "dpm")
+    image = data.first_frames["clip"].permute(1, 2, 0).numpy()
+    embeds = data.prompt_embeds["clip"]
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    began = time.perf_counter()
+    frames = trajectory(
+        pipe,
+        image,
+        embeds,
+        torch.zeros_like(embeds),
+        height,
+        width,
+        FRAMES,
+        SamplingConfig(sampling_steps, 6.0, 0),
+    )
+    _sync()
+    row |= {"sampling_steps": sampling_steps, "sampling_s": time.perf_counter() - began}
+    if torch.cuda.is_available():
+        row["sampling_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    row["positional_embedding"] = positional_embedding(pipe.transformer, FRAMES)
+    del pipe, components, transformer
+    gc.collect()  # the trainer's accelerator holds the model in a reference cycle: free it before the next
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    scorer = FrameScorer()
+    began = time.perf_counter()
+    scores = scorer.score(frames, scorer.reference(image))
+    _sync()
+    row |= {"lpips_device": str(scorer.perceptual.device), "lpips_9_frames_s": time.perf_counter() - began}
+    assert len(scores["lpips"]) == FRAMES
+    return row
+
+
+def run_gpu(smoke: bool) -> list[dict]:
+    if not smoke and not torch.cuda.is_available():
+        raise SystemExit("gpu: no CUDA device here (use --smoke to run the same code on CPU at a tiny scale)")
+    card = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke)"
+    steps, sampling = (1, 2) if smoke else (5, 50)
+    rows = []
+    for name in ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v"):
+        profile = PROFILES[name]
+        # the smoke run shrinks 1.5 (any multiple of 16 fits it); 5B's learned PE fixes its size
+        height, width = (96, 160) if smoke and not profile.learned_pe else (profile.height, profile.width)
+        rows.append({"card": card, **bench_profile(name, height, width, smoke, steps, sampling)})
+        print(json.dumps(rows[-1]), flush=True)
+    dtype = "fp32, 1 block" if smoke else "bf16"
+    print(f"\ncard: {card}; random weights, {dtype}, LoRA r128 (alpha 64), batch 1, gradient checkpointing")
+    print(
+        f"| profile | size | s/step | train peak (GB) | {sampling}-step CFG sampling (s) | LoRA save+load (s) | LPIPS 9 frames (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['profile']} | {r['size']} | {r['step_s']:.2f} | {r['train_peak_gb']:.1f} | {r['sampling_s']:.1f} "
+            f"| {r['lora_save_load_s']:.1f} | {r['lpips_9_frames_s']:.2f} |"
+        )
+    out = os.environ.get("OUT")
+    if out:
+        Path(out, "bench-gpu.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("check", choices=("build", "step", "gpu"))
+    parser.add_argument("profile", nargs="?", choices=tuple(REAL_TRANSFORMERS), default="cogvideox1.5-5b-i2v")
+    parser.add_argument("--smoke", action="store_true", help="gpu: the same code on CPU, 1 block, 2 steps")
+    args = parser.parse_args()
+    if args.check == "gpu":
+        run_gpu(args.smoke)
+    else:
+        print(json.dumps((check_build if args.check == "build" else check_step)(args.profile)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The real CogVideoX path's options, proven on the tiny models: model size, positional embedding, sampler,
+warmup, the scored window."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+
+from progrestore.config import Section, load_params
+from progrestore.errors import InputError, ParamsError
+from progrestore.infer.restore import SamplingConfig, sampling_pipeline, use_sampler
+from progrestore.model.build import model_settings, positional_embedding
+
+from .conftest import REPO, psnr
+from .helpers.tiny_training import tiny_pipeline
+
+
+def _params(tmp_path, **model) -> Section:
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    values["model"] |= model
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return load_params(path)
+
+
+def test_model_size_defaults_to_the_profiles_native_one(tmp_path):
+    settings = model_settings(_params(tmp_path, profile="cogvideox1.5-5b-i2v"))
+    assert (settings.height, settings.width) == (768, 1360)
+    settings = model_settings(_params(tmp_path, profile="cogvideox-5b-i2v"))
+    assert (settings.height, settings.width) == (480, 720)
+    settings = model_settings(_params(tmp_path, profile="cogvideox1.5-5b-i2v", height=480, width=848))
+    assert (settings.height, settings.width) == (480, 848) and "480x848" in settings.label
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {"profile": "cogvideox-5b-i2v", "height": 768, "width": 1360},
+            r"model\.height .*drop_learned_pe: true",
+        ),
+        ({"profile": "tiny-1.0", "width": 128}, r"model\.height .*learned positional"),
+        ({"profile": "tiny", "height": 100}, r"model\.height must be null or a multiple of 16"),
+        ({"profile": "tiny", "width": 8}, r"model\.width must be .*>= 16"),
+        ({"profile": "tiny", "drop_learned_pe": True}, r"model\.drop_learned_pe .*tiny has no learned"),
+    ],
+)
+def test_bad_model_sizes_are_named(tmp_path, model, message):
+    with pytest.raises(ParamsError, match=message):
+        model_settings(_params(tmp_path, **model))
+
+
+def test_the_5b_learned_pe_is_replaced_by_sin_cos_at_nine_frames_as_in_tiny_1_0():
+    """tiny-1.0's sample_frames (13) differs from the clip's 9, as 5B-I2V's 49 does: diffusers then adds a
+    sin-cos embedding, so the learned buffer does not reach the output. Known answer: scrambling the buffer
+    changes nothing at 9 frames, and changes the output at 13."""
+    pipe = tiny_pipeline("tiny-1.0")
+    transformer = pipe.transformer
+    assert positional_embedding(transformer, 9).startswith("sin-cos (diffusers replaces the learned one")
+    assert positional_embedding(transformer, 13) == "learned"
+
+    def output(frames: int) -> torch.Tensor:
+        latent = (frames - 1) // 4 + 1
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(1, latent, 8, 12, 20, generator=g)
+        text = torch.randn(1, 226, 32, generator=g)
+        with torch.no_grad():
+            return transformer(hidden, text, torch.tensor([500]), return_dict=False)[0]
+
+    before = {frames: output(frames) for frames in (9, 13)}
+    transformer.patch_embed.pos_embedding.normal_(generator=torch.Generator().manual_seed(1))
+    assert torch.equal(output(9), before[9])
+    assert not torch.allclose(output(13), before[13])
+
+
+def test_sampler_is_the_same_class_for_every_profile_with_trailing_spacing():
+    pipe = tiny_pipeline()
+    for name, cls in (("ddim", "CogVideoXDDIMScheduler"), ("dpm", "CogVideoXDPMScheduler")):
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing="leading")
+        use_sampler(pipe, name)
+        assert type(pipe.scheduler).__name__ == cls
+        assert pipe.scheduler.config.timestep_spacing == "trailing"
+        assert pipe.scheduler.config.prediction_type == "v_prediction"  # the model's own schedule is kept
+
+
+def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
+    from progrestore.infer.restore import trajectory
+
+    params = _params(tmp_path)
+    settings, pipe, sampling = sampling_pipeline(params, None)
+    assert sampling == SamplingConfig(8, 6.0, 0, "dpm", True)  # restore.tiny.steps over restore.*
+    calls = {}
+    original = type(pipe).__call__
+
+    def spy(self, *args, **kwargs):
+        calls.update(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "__call__", spy)
+    image = np.zeros((96, 160, 3), np.uint8)
+    embeds = torch.zeros(226, 32)
+    trajectory(
+        pipe,
+        image,
+        embeds,
+        embeds,
+        settings.height,
+        settings.width,
+        9,
+        SamplingConfig(2, 6.0, 0, "dpm", True),
+    )
+    assert calls["use_dynamic_cfg"] is True and calls["num_inference_steps"] == 2
+    bad = _params(tmp_path)
+    bad.section("restore")._values["scheduler"] = "euler"
+    with pytest.raises(ParamsError, match=r"restore\.scheduler must be one of dpm, ddim"):
+        sampling_pipeline(bad, None)
+
+
+def test_a_cache_at_another_size_is_refused(tmp_path):
+    from progrestore.io.tensors import save_tensors
+    from progrestore.train.encode import load_video_cache
+
+    path = tmp_path / "video.safetensors"
+    save_tensors(
+        {"latents/a": torch.zeros(3, 4, 12, 20)}, path, {"height": "96", "width": "160", "frames": "9"}
+    )
+    assert set(load_video_cache(path, 96, 160)) == {"a"}
+    with pytest.raises(InputError, match=r"96x160, the model works at 64x128 \(model\.height/model\.width\)"):
+        load_video_cache(path, 64, 128)
+
+
+@pytest.mark.pipeline
+def test_tiny_1_0_trains_restores_and_is_scored_off_its_native_size(tmp_path, monkeypatch):
+    """Every stage of the model path through its run_* function, with tiny-1.0 at 64x128 (native 96x160):
+    encode, train and restore all work at the model size, and evaluate scores the restored window only."""
+    from progrestore.data.dataset import run_degrade
+    from progrestore.data.manifest import read_clip_manifest
+    from progrestore.data.prepare import run_prepare
+    from progrestore.evaluate.stage import run_evaluate
+    from progrestore.infer.stage import run_restore
+    from progrestore.io.images import read_image
+    from progrestore.io.video import read_video
+    from progrestore.prompts.build import run_prompts
+    from progrestore.train.encode import run_encode_text, run_encode_video
+    from progrestore.train.stage import run_train_stage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    values["clip"] |= {"width": 160, "height": 96, "clips_per_image": 1}
+    values["data"]["sample"] = {"train": ["astronaut", "coffee"], "val": ["chelsea"]}
+    values["model"] |= {"profile": "tiny-1.0", "height": 64, "width": 128, "drop_learned_pe": True}
+    values["train"]["tiny"] |= {"steps": 2, "checkpoint_every": 2}
+    values["restore"]["tiny"] = {"steps": 2}
+    values["evaluate"]["methods"] = ["identity", "model"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    params = load_params(tmp_path / "params.yaml")
+
+    run_prepare(params)
+    run_degrade(params, "deblur")
+    run_prompts(params, "deblur")
+    run_encode_video(params, "deblur")
+    run_encode_text(params, "deblur")
+    with safe_open("data/encoded/deblur/video.safetensors", "pt") as cache:
+        assert (cache.metadata()["height"], cache.metadata()["width"]) == ("64", "128")
+        latents = cache.get_tensor(next(k for k in cache.keys() if k.startswith("latents/")))  # noqa: SIM118
+    assert latents.shape == (3, 4, 8, 16)  # 9 frames -> 3 latent frames at 64x128 / 8
+    run_train_stage(params, "deblur")
+    record = json.loads((tmp_path / "models/deblur/train.json").read_text())
+    assert "64x128" in record["profile"] and record["positional_embedding"] == "none (rotary only)"
+    run_restore(params, "deblur")
+    restored = json.loads((tmp_path / "data/restored/deblur/restored.json").read_text())
+    assert restored["model_size"] == [64, 128]
+    # the 2:1 window of a 160x96 clip: 160x80 at y = 8
+    assert restored["restored_window"] == {"x": 0, "y": 8, "width": 160, "height": 80}
+    run_evaluate(params, "deblur")
+    report = json.loads((tmp_path / "metrics/deblur.json").read_text())
+    assert {k: report["scored_region"][k] for k in ("x", "y", "width", "height")} == restored[
+        "restored_window"
+    ]
+    # known answer: identity's score is the PSNR of the degraded frame inside the window, not the whole frame
+    val = tmp_path / "data/datasets/deblur/val"
+    entry = read_clip_manifest(val)[0]
+    degraded, clean = read_video(val / entry["video"])[0], read_image(val / entry["clean"])
+    inside = psnr(degraded[8:88], clean[8:88])
+    assert report["final"]["identity"]["psnr"] == pytest.approx(inside, abs=1e-9)
+    assert abs(psnr(degraded, clean) - inside) > 1e-3
