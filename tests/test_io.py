@@ -105,3 +105,13 @@ def test_safetensors_metadata_order_does_not_change_the_bytes(tmp_path):
     with safe_open(str(tmp_path / "0.safetensors"), "pt") as handle:
         assert handle.metadata() == {"frames": "9", "height": "96", "width": "160"}
         assert torch.equal(handle.get_tensor("b"), tensors["b"])
+
+
+def test_a_damaged_jpeg_is_refused_by_name_and_libjpeg_stays_quiet(capfd):
+    image = (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    assert decode_image(data, "good.jpg").shape == (256, 256, 3)
+    damaged = data[:-200] + data[-2:]  # scan data cut short, the end marker kept: libjpeg makes up the rest
+    with pytest.raises(ImageDecodeError, match=r"bad\.jpg: damaged JPEG data \(libjpeg: Corrupt JPEG data"):
+        decode_image(damaged, "bad.jpg")
+    assert "Corrupt JPEG" not in capfd.readouterr().err

@@ -218,3 +218,16 @@ def test_bad_parameter_stops_the_stage_with_its_name(repo):
         assert "clip.frames must be 8k+1" in result.stdout + result.stderr
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_an_unknown_task_stops_repro_naming_it(repo, tmp_path):
+    """`tasks: [sr, denoise]`: prepare, which DVC runs first, names the bad list before DVC looks for a
+    `degrade@denoise` module that does not exist."""
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"))
+    _edit_params(copy, tasks=["sr", "denoise"])
+    result = _dvc("repro", cwd=copy, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "tasks must be a list of known tasks (sr, deblur, lowlight), got ['sr', 'denoise']" in output
+    assert "denoise.py" not in output

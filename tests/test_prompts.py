@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -164,7 +165,7 @@ class ChatServer(http.server.BaseHTTPRequestHandler):
         if action == "timeout":
             time.sleep(0.6)
             action = "ok"
-        if action in ("500", "429"):
+        if action in ("500", "429", "401", "404"):
             self.send_response(int(action))
             self.send_header("Retry-After", "0")
             self.end_headers()
@@ -310,9 +311,38 @@ def test_cache_prevents_repeated_calls_and_survives_an_interruption(
     assert all(SECRET not in text for text in [*written, captured.out, captured.err])
 
 
+def test_failures_a_retry_cannot_mend_are_named_at_once(chat_server, monkeypatch):
+    """Nothing listening, or a refused key, or a wrong endpoint: the cause in the error, no retries."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    slow = OpenAIRefiner(closed, "m", "PROGRESTORE_TEST_KEY", timeout_s=5, retries=4, backoff_s=2.0)
+    start = time.perf_counter()
+    with pytest.raises(RefinerUnavailable, match=r"connection refused \(is the server running.*not retried"):
+        slow.refine("A red car.", "sr")
+    assert time.perf_counter() - start < 1.5  # no back-off: 2 + 4 + 8 + 16 s if it had retried
+    for code, cause in (("401", r"key in \$PROGRESTORE_TEST_KEY was refused"), ("404", r"no such endpoint")):
+        ChatServer.script, ChatServer.requests = [code], []
+        with pytest.raises(RefinerUnavailable, match=cause):
+            _refiner(chat_server).refine("A red car.", "sr")
+        assert len(ChatServer.requests) == 1
+
+
+def test_a_missing_key_variable_stops_before_any_request(dataset, tmp_path, chat_server, monkeypatch):
+    folder, images = dataset
+    monkeypatch.delenv("PROGRESTORE_TEST_KEY", raising=False)
+    openai = PARAMS["prompts"]["openai"] | {"base_url": chat_server, "api_key_env": "PROGRESTORE_TEST_KEY"}
+    settings = _settings(strategy="scene", refiner="openai", openai=openai)
+    with pytest.raises(RefinerUnavailable, match=r"PROGRESTORE_TEST_KEY is not set"):
+        build_prompts("sr", folder, images, settings, tmp_path / "cache")
+    assert ChatServer.requests == [] and not (tmp_path / "cache").exists()
+
+
 def test_bad_prompt_parameters_are_named():
-    with pytest.raises(ParamsError, match=r"prompts\.openai\.api_key_env"):
-        _settings(refiner="openai", openai=PARAMS["prompts"]["openai"] | {"api_key_env": "sk-live-abc"})
+    pasted = "sk-live-abc123secret"
+    with pytest.raises(ParamsError, match=r"prompts\.openai\.api_key_env must be the NAME") as refused:
+        _settings(refiner="openai", openai=PARAMS["prompts"]["openai"] | {"api_key_env": pasted})
+    assert pasted not in str(refused.value)  # a key pasted by mistake is not echoed
     with pytest.raises(ParamsError, match=r"prompts\.uniform\.sr must be a valid sr prompt"):
         _settings(uniform={"sr": "A cat on a mat."})
     with pytest.raises(ParamsError, match=r"prompts\.strategy"):

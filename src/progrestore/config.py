@@ -149,8 +149,14 @@ def load_params(path: Path = PARAMS_FILE, reads: set[str] | None = None) -> Sect
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: parameters file not found (run from the repository root)")
-    with path.open() as handle:
-        values = yaml.safe_load(handle) or {}
+    try:
+        with path.open() as handle:
+            values = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        raise ParamsError(f"{path}: not valid YAML{where}: {problem}") from err
     return Section(values, source=str(path), reads=reads)
 
 

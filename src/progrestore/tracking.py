@@ -2,7 +2,8 @@
 
 Default store: SQLite at the repository root (``sqlite:///<root>/mlflow.db``, MLflow 3's default kind of
 store), where root is ``$DVC_ROOT`` under DVC, else the git top level, else the working directory;
-artifacts go to ``<root>/mlartifacts``. ``MLFLOW_TRACKING_URI`` overrides both (set it for
+artifacts go to ``<root>/mlartifacts`` of the folder the run is in, also when mlflow.db was copied from
+another folder (the copied experiment is kept, renamed). ``MLFLOW_TRACKING_URI`` overrides both (set it for
 ``dvc queue`` runs, which execute in a temporary copy). Per-frame curves are step-indexed metrics with
 step = frame (1..T); values that are not finite (PSNR of an exact frame) are left out, since MLflow
 cannot plot them. ``PROGRESTORE_MLFLOW=off`` disables tracking.
@@ -52,8 +53,16 @@ def start_run(
 
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri exports the variable
     mlflow.set_tracking_uri(tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        artifacts = None if user_uri else (project_root() / "mlartifacts").resolve().as_uri()
+    artifacts = None if user_uri else (project_root() / "mlartifacts").resolve().as_uri()
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None and artifacts is not None and existing.artifact_location != artifacts:
+        # mlflow.db came with a copied or moved folder: its experiment still names the old folder's
+        # artifact store (an absolute URI MLflow cannot change). Keep it, renamed, with its runs, and give
+        # this folder's runs an experiment of their own, so that nothing is written into the other folder.
+        renamed = f"{experiment} (id {existing.experiment_id}, artifacts in {existing.artifact_location})"
+        mlflow.MlflowClient().rename_experiment(existing.experiment_id, renamed)
+        existing = None
+    if existing is None:
         mlflow.create_experiment(experiment, artifact_location=artifacts)
     mlflow.set_experiment(experiment)
     all_tags = {

@@ -25,7 +25,7 @@ from progrestore.data import degradations
 from progrestore.data.contact_sheet import contact_sheet
 from progrestore.data.synthesis import frame_schedule, render_clip, sample_params
 from progrestore.errors import InputError
-from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_jsonl, write_text
+from progrestore.io.atomic import STAGING, fresh_staging_dir, replace_tree, write_jsonl, write_text
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import read_video, write_video
 from progrestore.layout import CLIP_MANIFEST, DATASETS_DIR, DEGRADE_SHEETS_DIR, IMAGES_DIR, IMAGES_MANIFEST
@@ -93,38 +93,46 @@ def build_task_dataset(
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path} not found: run the prepare stage first (dvc repro prepare)")
     images = json.loads(manifest_path.read_text())["images"]
-    staging = fresh_staging_dir(out_dir / ".staging")
-    jobs = []
-    for split in SPLITS:
-        for sub in ("videos", "images", "clean"):
-            (staging / split / sub).mkdir(parents=True)
-        for image in (i for i in images if i["split"] == split):
-            for variant in range(clip.clips_per_image):
-                entry = clip_entry(task, settings, clip, seed, image, variant)
-                jobs.append(ClipJob(entry, images_dir / split / f"{image['image_id']}.png", staging / split))
-    ordered_map(_make_clip, jobs, desc=f"degrade {task}")
-    entries = [job.entry for job in jobs]
+    staging = fresh_staging_dir(out_dir / STAGING)
+    try:  # the staging folder goes whatever happens (a kill's leftover goes at the next run)
+        jobs = []
+        for split in SPLITS:
+            for sub in ("videos", "images", "clean"):
+                (staging / split / sub).mkdir(parents=True)
+            for image in (i for i in images if i["split"] == split):
+                for variant in range(clip.clips_per_image):
+                    entry = clip_entry(task, settings, clip, seed, image, variant)
+                    jobs.append(
+                        ClipJob(entry, images_dir / split / f"{image['image_id']}.png", staging / split)
+                    )
+        ordered_map(_make_clip, jobs, desc=f"degrade {task}")
+        entries = [job.entry for job in jobs]
 
-    for split in SPLITS:
-        folder = staging / split
-        rows = [e for e in entries if e["split"] == split]
-        write_text(folder / "videos.txt", "".join(e["video"] + "\n" for e in rows))
-        write_text(folder / "images.txt", "".join(e["image"] + "\n" for e in rows))
-        write_jsonl(folder / CLIP_MANIFEST, rows)
-        if split == "val":
-            for image_id in {e["image_id"] for e in rows}:
-                shutil.copyfile(images_dir / split / f"{image_id}.png", folder / "clean" / f"{image_id}.png")
+        for split in SPLITS:
+            folder = staging / split
+            rows = [e for e in entries if e["split"] == split]
+            write_text(folder / "videos.txt", "".join(e["video"] + "\n" for e in rows))
+            write_text(folder / "images.txt", "".join(e["image"] + "\n" for e in rows))
+            write_jsonl(folder / CLIP_MANIFEST, rows)
+            if split == "val":
+                for image_id in {e["image_id"] for e in rows}:
+                    shutil.copyfile(
+                        images_dir / split / f"{image_id}.png", folder / "clean" / f"{image_id}.png"
+                    )
 
-    shown = [e for e in entries if e["split"] == "val"][:SHEET_CLIPS] or entries[:SHEET_CLIPS]
-    sheet_rows = [(f"{task} {e['clip_id']}", read_video(staging / e["split"] / e["video"])) for e in shown]
-    write_png(staging / "contact_sheet.png", contact_sheet(sheet_rows))
+        shown = [e for e in entries if e["split"] == "val"][:SHEET_CLIPS] or entries[:SHEET_CLIPS]
+        sheet_rows = [
+            (f"{task} {e['clip_id']}", read_video(staging / e["split"] / e["video"])) for e in shown
+        ]
+        write_png(staging / "contact_sheet.png", contact_sheet(sheet_rows))
 
-    for split in SPLITS:
-        outputs = SPLIT_OUTPUTS + (("clean",) if split == "val" else ())
-        for name in outputs:
-            replace_tree(staging / split / name, out_dir / split / name)
-    replace_tree(staging / "contact_sheet.png", Path(sheet))
-    shutil.rmtree(staging)
+        for split in SPLITS:
+            outputs = SPLIT_OUTPUTS + (("clean",) if split == "val" else ())
+            for name in outputs:
+                replace_tree(staging / split / name, out_dir / split / name)
+        replace_tree(staging / "contact_sheet.png", Path(sheet))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return entries
 
 

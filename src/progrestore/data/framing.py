@@ -19,6 +19,7 @@ import numpy as np
 from progrestore import portable
 
 PORTRAIT_RULES = ("band", "rotate")
+STRONG_ENLARGEMENT = 4.0  # beyond this scale most of an image's detail is interpolated: prepare warns
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Framing:
     crop_width: int
     crop_height: int
     upscaled: bool
+    scale: float  # output / window size (the larger of the two axes' factors): > 1 means enlarged
 
 
 def centre_window(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
@@ -60,4 +62,5 @@ def frame_image(
         interpolation = cv2.INTER_CUBIC if upscaled else cv2.INTER_AREA
         with portable.opencv_baseline():  # the same pixels on every CPU
             out = cv2.resize(window, (width, height), interpolation=interpolation)
-    return out, Framing(rotated, x0, y0, crop_w, crop_h, upscaled)
+    scale = round(max(width / crop_w, height / crop_h), 4)
+    return out, Framing(rotated, x0, y0, crop_w, crop_h, upscaled, scale)

@@ -8,13 +8,26 @@ from pathlib import Path
 from progrestore.errors import InputError
 from progrestore.layout import CLIP_MANIFEST
 
+REQUIRED_KEYS = ("clip_id", "split", "image_id", "video", "image", "params")
+
 
 def read_clip_manifest(split_dir: Path) -> list[dict]:
     """The clip entries of ``<split_dir>/manifest.jsonl``."""
     manifest = Path(split_dir) / CLIP_MANIFEST
     if not manifest.is_file():
         raise InputError(f"{manifest} not found: run the degrade stage first (dvc repro degrade@<task>)")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    entries = []
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{manifest}:{number}: not a JSON object ({err.msg})") from err
+        missing = [key for key in REQUIRED_KEYS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise InputError(f"{manifest}:{number}: a clip entry without {', '.join(missing)}")
+        entries.append(entry)
     if not entries:
         raise InputError(f"{manifest} lists no clips")
     return entries

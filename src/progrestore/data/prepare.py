@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from progrestore.config import SPLITS, Section, clip_size
-from progrestore.data.framing import PORTRAIT_RULES, frame_image
+from progrestore.data import degradations
+from progrestore.data.framing import PORTRAIT_RULES, STRONG_ENLARGEMENT, frame_image
 from progrestore.data.sources import SourceItem, list_sources
 from progrestore.errors import InputError
-from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
+from progrestore.io.atomic import check_output_dir, staged_output_dir, write_json
 from progrestore.io.images import ImageDecodeError, encode_png
 from progrestore.layout import IMAGES_DIR, IMAGES_MANIFEST
 from progrestore.parallel import ordered_map
@@ -41,11 +43,24 @@ def _prepare_one(
 
 
 def prepare_images(
-    items: list[SourceItem], out_dir: Path, width: int, height: int, portrait: str, skip_bad: bool
+    items: list[SourceItem],
+    out_dir: Path,
+    width: int,
+    height: int,
+    portrait: str,
+    skip_bad: bool,
+    overwrite: bool = True,
 ) -> dict:
-    """Write the framed images and ``manifest.json`` (kept images and recorded skips); returns the manifest."""
-    out_dir = Path(out_dir)
-    staging = fresh_staging_dir(out_dir.with_name(f".{out_dir.name}.staging"))
+    """Write the framed images and ``manifest.json`` (kept images and recorded skips); returns the manifest.
+
+    ``out_dir`` must be new, empty, or (with ``overwrite``) an earlier output of this function."""
+    with staged_output_dir(out_dir, IMAGES_MANIFEST, overwrite) as staging:
+        return _prepare_into(staging, items, width, height, portrait, skip_bad)
+
+
+def _prepare_into(
+    staging: Path, items: list[SourceItem], width: int, height: int, portrait: str, skip_bad: bool
+) -> dict:
     for split in SPLITS:
         (staging / split).mkdir()
     work = functools.partial(
@@ -53,6 +68,13 @@ def prepare_images(
     )
     records = ordered_map(work, items, desc="prepare")
     kept = [r for r in records if "skipped" not in r]
+    for record in kept:
+        if record["scale"] > STRONG_ENLARGEMENT:
+            print(
+                f"warning: {record['origin']} ({record['source_width']}x{record['source_height']}) is enlarged "
+                f"{record['scale']:.1f}x to {width}x{height}: most of its detail will be interpolated",
+                file=sys.stderr,
+            )
     for split in SPLITS:
         if not any(r["split"] == split for r in kept):
             raise InputError(f"no readable {split} image is left after skipping bad files")
@@ -64,15 +86,23 @@ def prepare_images(
         "skipped": [r for r in records if "skipped" in r],
     }
     write_json(staging / IMAGES_MANIFEST, manifest)
-    replace_tree(staging, out_dir)
     return manifest
 
 
-def run_prepare(params: Section, out: Path = IMAGES_DIR) -> None:
-    """Stage ``prepare``: reads ``clip.width``, ``clip.height`` and ``data``."""
+def run_prepare(params: Section, out: Path = IMAGES_DIR, overwrite: bool = True) -> None:
+    """Stage ``prepare``: reads ``clip.width``, ``clip.height``, ``data`` and ``tasks``. ``out`` must be new,
+    empty or (with ``overwrite``, as the stage runs) an earlier output of prepare.
+
+    ``tasks`` is checked here because DVC runs this stage first: a mistyped task then stops ``dvc repro``
+    with its name, before DVC looks for the ``degrade@<task>`` module that does not exist."""
+    tasks = params.names("tasks")
+    for task in tasks:
+        if task not in degradations.TASKS:
+            raise params.fail("tasks", f"a list of known tasks ({', '.join(degradations.TASKS)})")
     width, height = clip_size(params)
     data = params.section("data")
     portrait = data.choice("portrait", PORTRAIT_RULES)
     skip_bad = data.choice("on_bad_image", ("error", "skip")) == "skip"
-    manifest = prepare_images(list_sources(data), out, width, height, portrait, skip_bad)
+    check_output_dir(out, IMAGES_MANIFEST, overwrite)  # before the sources are listed or fetched
+    manifest = prepare_images(list_sources(data), out, width, height, portrait, skip_bad, overwrite)
     print(f"prepared {len(manifest['images'])} images, skipped {len(manifest['skipped'])} -> {out}")

@@ -21,6 +21,7 @@ pixels of the valid region); LPIPS is not masked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,23 @@ def paper_comparison(per_frame: dict[str, dict[str, list[float]]]) -> list[dict]
     ]
 
 
+def check_report_path(out: Path) -> None:
+    """``--out``: a .json file that is new or an earlier reloblur report (nothing else is replaced)."""
+    if out.suffix != ".json" or out.is_dir():
+        raise InputError(
+            f"--out {out}: give a file name ending in .json (beside it goes the folder {out.stem}/)"
+        )
+    if out.exists():
+        try:
+            earlier = json.loads(out.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            earlier = None
+        if not isinstance(earlier, dict) or earlier.get("task") != "reloblur":
+            raise InputError(
+                f"--out {out}: exists and is not an earlier reloblur report; give a new file name"
+            )
+
+
 def run_reloblur(
     params: Section,
     root: Path,
@@ -166,6 +184,9 @@ def run_reloblur(
 
     clip = ClipSettings.from_params(params)
     methods = [m for m in evaluated_methods(params) if m != "oracle"]
+    check_report_path(Path(out))
+    if prompt is not None and not prompt.strip():
+        raise InputError("--prompt: empty; leave it out to use the deblur task's uniform prompt")
     pairs = find_pairs(root, split)[:limit]  # the inputs are checked before the model is built
     labels = {
         "data": f"ReLoBlur {split} ({len(pairs)} pairs) from {root}: zero-shot, real motion blur",

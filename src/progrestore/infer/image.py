@@ -6,21 +6,34 @@ from pathlib import Path
 
 from progrestore.config import ClipSettings, Section
 from progrestore.data.contact_sheet import contact_sheet
+from progrestore.errors import InputError
 from progrestore.infer.restore import sampling_pipeline, trajectory
-from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
+from progrestore.io.atomic import check_output_dir, staged_output_dir, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.prompts.build import PromptSettings
 from progrestore.train.encode import NEGATIVE_PROMPT, embed_prompt
 
+RECORD = "restore.json"  # written last: marks a folder as this command's output
+
 
 def run_restore_image(
-    params: Section, image_path: Path, task: str, lora_dir: Path | None, out_dir: Path, prompt: str | None
+    params: Section,
+    image_path: Path,
+    task: str,
+    lora_dir: Path | None,
+    out_dir: Path,
+    prompt: str | None,
+    overwrite: bool = False,
 ) -> Path:
-    """A user's image of any size -> trajectory.mp4 and strip.png at the image's own size."""
+    """A user's image of any size -> trajectory.mp4 and strip.png at the image's own size, in ``out_dir``
+    (new, empty, or with ``overwrite`` an earlier output of this command)."""
     clip = ClipSettings.from_params(params)
+    if prompt is not None and not prompt.strip():
+        raise InputError("--prompt: empty; leave it out to use the task's uniform prompt")
     text = prompt or PromptSettings.from_section(params.section("prompts"), task).uniform
-    image = read_image(image_path)  # the inputs are checked before the model is built
+    check_output_dir(out_dir, RECORD, overwrite)  # the inputs and the output are checked before the model
+    image = read_image(image_path)
     settings, pipe, sampling = sampling_pipeline(params, lora_dir)
     embeds = {value: embed_prompt(pipe, value) for value in (text, NEGATIVE_PROMPT)}
     frames = trajectory(
@@ -33,16 +46,11 @@ def run_restore_image(
         clip.frames,
         sampling,
     )
-    out_dir = Path(out_dir)
-    staging = fresh_staging_dir(out_dir.with_name(f".{out_dir.name}.staging"))
-    write_video(staging / "trajectory.mp4", frames, clip.fps)
-    write_png(staging / "restored.png", frames[-1])
-    write_png(
-        staging / "strip.png", contact_sheet([(f"{task} {Path(image_path).name} ({settings.label})", frames)])
-    )
-    write_json(
-        staging / "restore.json",
-        {"image": str(image_path), "task": task, "prompt": text, "profile": settings.label},
-    )
-    replace_tree(staging, out_dir)
-    return out_dir
+    with staged_output_dir(out_dir, RECORD, overwrite) as staging:
+        write_video(staging / "trajectory.mp4", frames, clip.fps)
+        write_png(staging / "restored.png", frames[-1])
+        label = f"{task} {Path(image_path).name} ({settings.label})"
+        write_png(staging / "strip.png", contact_sheet([(label, frames)]))
+        record = {"image": str(image_path), "task": task, "prompt": text, "profile": settings.label}
+        write_json(staging / RECORD, record)
+    return Path(out_dir)

@@ -10,6 +10,7 @@ hub folder ships (DDIM for 1.5) does not decide it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +53,23 @@ def use_sampler(pipe, name: str) -> None:
     pipe.scheduler = sampler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
 
 
-def lora_file(lora_dir: Path) -> Path:
-    """The LoRA weights in ``lora_dir``, or a clear error when there are none."""
+def lora_file(lora_dir: Path, settings: ModelSettings | None = None) -> Path:
+    """The LoRA weights in ``lora_dir``, or a clear error when there are none, or when the train record
+    beside them (``train.json``) says they were trained for another profile or size than ``settings``'."""
     weights = Path(lora_dir) / "pytorch_lora_weights.safetensors"
     if not weights.is_file():
         raise InputError(
             f"{weights} not found: train a LoRA first (dvc repro train@<task>) or pass --lora DIR"
         )
+    record = Path(lora_dir) / "train.json"
+    trained = json.loads(record.read_text()).get("model") if record.is_file() else None
+    if settings is not None and isinstance(trained, dict):
+        wanted = {"profile": settings.profile.name, "height": settings.height, "width": settings.width}
+        if trained != wanted:
+            raise InputError(
+                f"{weights} was trained for {trained['profile']} at {trained['height']}x{trained['width']} "
+                f"({record}), not for {wanted['profile']} at {wanted['height']}x{wanted['width']} (model.*)"
+            )
     return weights
 
 
@@ -71,10 +82,10 @@ def sampling_pipeline(params: Section, lora_dir: Path | None) -> tuple[ModelSett
     """The ``model`` block's pipeline with the LoRA in ``lora_dir`` (None: the base model) and the
     ``restore`` block's sampler: what the restore stage, ``progrestore restore`` and ``reloblur`` share.
     Reads ``model`` and ``restore`` (``restore.tiny`` on top for the tiny profiles)."""
-    if lora_dir is not None:
-        lora_file(lora_dir)  # checked before the model is built
     restore = params.section("restore")
     settings = model_settings(params)
+    if lora_dir is not None:
+        lora_file(lora_dir, settings)  # checked before the model is built
     sampling = SamplingConfig.from_section(restore.merged("tiny") if settings.profile.tiny else restore)
     settings, pipe = pipeline_from_params(params)
     if lora_dir is not None:

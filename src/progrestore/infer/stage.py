@@ -11,12 +11,14 @@ from progrestore.data import degradations
 from progrestore.data.framing import centre_window
 from progrestore.data.manifest import read_clip_manifest
 from progrestore.infer.restore import sampling_pipeline, trajectory
-from progrestore.io.atomic import fresh_staging_dir, replace_tree, write_json
+from progrestore.io.atomic import staged_output_dir, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.layout import DATASETS_DIR, ENCODED_DIR, MODELS_DIR, RESTORED_DIR
 from progrestore.model.build import positional_embedding
 from progrestore.train.encode import NEGATIVE_PROMPT, load_text_cache, prompt_key, read_prompts
+
+RECORD = "restored.json"  # what the evaluation reads besides the trajectories; written last
 
 
 def run_restore(params: Section, task: str) -> None:
@@ -33,32 +35,31 @@ def run_restore(params: Section, task: str) -> None:
     texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
     settings, pipe, sampling = sampling_pipeline(params, MODELS_DIR / task)
     out = RESTORED_DIR / task
-    staging = fresh_staging_dir(out.with_name(f".{task}.staging"))
-    for entry, prompt in tqdm(list(zip(entries, prompts, strict=True)), desc=f"restore {task}", unit="clip"):
-        degraded = read_image(folder / entry["image"])
-        frames = trajectory(
-            pipe,
-            degraded,
-            texts[prompt_key(prompt)],
-            texts[prompt_key(NEGATIVE_PROMPT)],
-            settings.height,
-            settings.width,
-            clip.frames,
-            sampling,
-        )
-        write_video(staging / f"{entry['clip_id']}.mp4", frames, clip.fps)
-        write_png(staging / f"{entry['clip_id']}_last.png", frames[-1])
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
-    write_json(
-        staging / "restored.json",
-        {
+    with staged_output_dir(out, RECORD, overwrite=True) as staging:  # DVC owns the stage's output
+        for entry, prompt in tqdm(
+            list(zip(entries, prompts, strict=True)), desc=f"restore {task}", unit="clip"
+        ):
+            degraded = read_image(folder / entry["image"])
+            frames = trajectory(
+                pipe,
+                degraded,
+                texts[prompt_key(prompt)],
+                texts[prompt_key(NEGATIVE_PROMPT)],
+                settings.height,
+                settings.width,
+                clip.frames,
+                sampling,
+            )
+            write_video(staging / f"{entry['clip_id']}.mp4", frames, clip.fps)
+            write_png(staging / f"{entry['clip_id']}_last.png", frames[-1])
+        record = {
             "profile": settings.profile.name,
             "label": settings.label,
             "model_size": [settings.height, settings.width],
             "positional_embedding": positional_embedding(pipe.transformer, clip.frames),
             "restored_window": {"x": x, "y": y, "width": width, "height": height},
             "sampling": asdict(sampling),
-        },
-    )
-    replace_tree(staging, out)
+        }
+        write_json(staging / RECORD, record)
     print(f"{task}: trajectories -> {out}")

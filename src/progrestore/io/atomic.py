@@ -10,6 +10,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from progrestore.errors import InputError
+
+STAGING = ".staging"  # the one place a folder output is built: inside the output folder itself
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -66,3 +69,47 @@ def fresh_staging_dir(path: Path) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def check_output_dir(out: Path, marker: str, overwrite: bool) -> None:
+    """Refuse an output folder the program may not fill, before any work starts.
+
+    Allowed: a new or empty folder, or, with ``overwrite``, a folder holding this command's earlier output
+    (recognised by its ``marker`` file). Refused: a file, and any folder with files the program did not
+    write: nothing of the user's is ever deleted or replaced.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give a new folder for the output")
+    if not out.is_dir() or not [entry for entry in out.iterdir() if entry.name != STAGING]:
+        return
+    if not (out / marker).is_file():
+        raise InputError(f"{out}: already holds files this command did not write; give a new or empty folder")
+    if not overwrite:
+        raise InputError(
+            f"{out}: holds an earlier output of this command; pass --overwrite to replace it, or give a new folder"
+        )
+
+
+@contextlib.contextmanager
+def staged_output_dir(out: Path, marker: str, overwrite: bool) -> Iterator[Path]:
+    """Yield an empty staging folder inside ``out`` (checked by :func:`check_output_dir`).
+
+    When the block succeeds, each staged entry replaces the entry of the same name in ``out``, ``marker``
+    last, so that a half-published folder is never taken for a finished one. Whatever happens, the staging
+    folder is removed, and so is ``out`` if this call created it and nothing was published.
+    """
+    out = Path(out)
+    check_output_dir(out, marker, overwrite)
+    created = not out.exists()
+    staging = fresh_staging_dir(out / STAGING)
+    published = False
+    try:
+        yield staging
+        for entry in sorted(staging.iterdir(), key=lambda e: (e.name == marker, e.name)):
+            replace_tree(entry, out / entry.name)
+        published = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not published and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()

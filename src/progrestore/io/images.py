@@ -1,11 +1,18 @@
 """Decode any common image into 8-bit RGB, and write lossless PNGs.
 
 Decoding goes through OpenCV because it keeps 16-bit depth and alpha, and refuses truncated files
-(it returns nothing rather than a partly grey picture), which lets us name the bad file.
+(it returns nothing rather than a partly grey picture), which lets us name the bad file. A JPEG whose
+scan is damaged does decode, with part of it made up; libjpeg's warning is caught and the file is
+refused by name like any bad image (``data.on_bad_image`` decides whether that stops the stage).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -26,13 +33,44 @@ class ImageDecodeError(InputError):
     """A source file that is not a readable image."""
 
 
+JPEG_MAGIC = b"\xff\xd8"
+
+
+@contextlib.contextmanager
+def _libjpeg_messages() -> Iterator[list[str]]:
+    """Collect what libjpeg writes straight to file descriptor 2 ("Corrupt JPEG data: ...") while the
+    block runs, instead of letting it reach the user's terminal unattributed."""
+    messages: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if "JPEG" in line:
+                    messages.append(line.strip())
+                elif line.strip():  # someone else's output in the meantime: passed on
+                    print(line, file=sys.stderr)
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Bytes of a PNG/JPEG/TIFF/BMP/WebP file -> HxWx3 uint8 RGB.
 
     Grayscale is replicated to three channels, alpha is composited onto white (the usual backdrop
     of cut-out photographs), 16-bit values are rounded to 8 bits (x / 257).
     """
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if data[:2] == JPEG_MAGIC:
+        with _libjpeg_messages() as messages:
+            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if messages:  # decoded, but with a damaged scan: part of the picture would be made up
+            raise ImageDecodeError(f"{name}: damaged JPEG data (libjpeg: {messages[0]})")
+    else:
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if raw is None:
         raise ImageDecodeError(f"{name}: not a readable image (corrupt, truncated or not an image file)")
     if raw.ndim == 3 and raw.shape[2] in (3, 4):  # OpenCV's BGR(A) -> RGB(A)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from progrestore.config import SPLITS, Section
 from progrestore.data import degradations
 from progrestore.data.manifest import read_clip_manifest
-from progrestore.errors import InputError
+from progrestore.errors import InputError, ParamsError
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
 from progrestore.io.images import read_image
@@ -67,8 +67,9 @@ class PromptSettings:
             api = section.section("openai")
             key_name = api.text("api_key_env")
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_name) or key_name.startswith(("sk-", "sk_")):
-                raise api.fail(
-                    "api_key_env", "the NAME of an environment variable (the key itself never goes in params)"
+                raise ParamsError(  # not api.fail: that would echo the value, which may be a pasted key
+                    f"{api.key('api_key_env')} must be the NAME of an environment variable, such as "
+                    "OPENAI_API_KEY; the value given is not one, and is not shown (a key never goes in params)"
                 )
             refiner = OpenAIRefiner(
                 api.text("base_url"),
@@ -109,6 +110,7 @@ def build_prompts(
     task: str, dataset_dir: Path, images_dir: Path, settings: PromptSettings, cache_root: Path | None = None
 ) -> dict:
     """Write every split's prompt files for ``task``; returns counts for the log."""
+    settings.refiner.check()  # before any captioning or request
     cache_root = Path(cache_root or cache_dir() / "prompts")
     captions_cache, refinements_cache = (
         JsonCache(cache_root / "captions"),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +45,9 @@ class TemplateRefiner:
     def settings_key(self, task: str) -> str:
         return f"{self.name}/{self.model}/{theme(task).clause}"
 
+    def check(self) -> None:
+        """Nothing to check: the template needs no service."""
+
     def refine(self, caption: str, task: str) -> tuple[str, bool]:
         """(prompt, replaced_by_template) — the template is never a replacement of itself."""
         scene = caption.strip().rstrip(".").strip() or "The scene"
@@ -60,6 +65,14 @@ class OpenAIRefiner:
     backoff_s: float = 0.5
     temperature: float = 0.0
     name: str = "openai"
+
+    def check(self) -> None:
+        """Before any request: the key's variable must be set (its value is never shown)."""
+        if not os.environ.get(self.api_key_env):
+            raise RefinerUnavailable(
+                f"prompts.openai.api_key_env: the environment variable {self.api_key_env} is not set; export "
+                "it with the API key (any value for a local server that needs none)"
+            )
 
     def settings_key(self, task: str) -> str:
         return f"{self.name}/{self.base_url}/{self.model}/{self.temperature}/{INSTRUCTION}/{theme(task).description}"
@@ -99,9 +112,14 @@ class OpenAIRefiner:
                 if err.code == 429 or err.code >= 500:
                     self._wait(attempt, err.headers.get("Retry-After"))
                     continue
-                raise RefinerUnavailable(f"{self.base_url}: HTTP {err.code} (not retried)") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                last_error = f"{err.__class__.__name__}"
+                raise RefinerUnavailable(
+                    f"{self.base_url}: {self._http_cause(err.code)} (not retried)"
+                ) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError) as err:
+                cause = err.reason if isinstance(err, urllib.error.URLError) else err
+                if isinstance(cause, PERMANENT_FAILURES):  # retrying cannot help
+                    raise RefinerUnavailable(f"{self.base_url}: {_describe(cause)} (not retried)") from None
+                last_error = _describe(cause)
                 self._wait(attempt)
                 continue
             except (ValueError, KeyError, IndexError, TypeError):
@@ -115,3 +133,29 @@ class OpenAIRefiner:
         raise RefinerUnavailable(
             f"{self.base_url}: still failing after {self.retries} retries ({last_error})"
         )
+
+    def _http_cause(self, code: int) -> str:
+        causes = {
+            401: f"the API key in ${self.api_key_env} was refused (HTTP 401)",
+            403: f"the key in ${self.api_key_env} may not use this model or endpoint (HTTP 403)",
+            404: f"no such endpoint or model (HTTP 404): check prompts.openai.base_url and model ({self.model})",
+        }
+        return causes.get(code, f"HTTP {code}")
+
+
+# failures that a retry cannot mend: nothing listens, the host name does not resolve, TLS is refused
+PERMANENT_FAILURES = (ConnectionRefusedError, socket.gaierror, ssl.SSLError)
+
+
+def _describe(cause: object) -> str:
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused (is the server running at that address and port?)"
+    if isinstance(cause, socket.gaierror):
+        return f"the host name does not resolve (DNS: {cause.strerror or cause})"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"the server's TLS certificate is not trusted ({cause.verify_message})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed ({cause.reason or cause})"
+    if isinstance(cause, TimeoutError | socket.timeout):
+        return "timed out"
+    return f"{cause.__class__.__name__}: {cause}"

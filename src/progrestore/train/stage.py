@@ -97,6 +97,11 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
             save_lora(transformer, cfg, out_dir)
             summary = {
                 "profile": settings.label,
+                "model": {
+                    "profile": settings.profile.name,
+                    "height": settings.height,
+                    "width": settings.width,
+                },
                 "positional_embedding": positional_embedding(pipe.transformer, data.num_frames),
                 "tasks": tasks,
                 "steps": cfg.steps,

@@ -1,0 +1,186 @@
+"""Commands as a careless or hostile user types them: nothing of the user's is lost, errors are one line
+(exit 2) before any long work, and nothing half-made is left behind."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from progrestore.cli import main
+from progrestore.data.sources import SourceItem
+
+from .conftest import REPO
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder with the repository's params.yaml and a photo; building a model there is an error, so
+    every refusal below is proven to come before the model."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    cv2.imwrite("photo.png", np.random.default_rng(0).integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    return tmp_path
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the model was built before the inputs were checked")
+
+    monkeypatch.setattr("progrestore.infer.restore.pipeline_from_params", refuse)
+
+
+def _restore(*extra: str) -> int:
+    return main(["restore", "photo.png", "--task", "sr", "--no-lora", *extra])
+
+
+def test_restore_never_touches_a_folder_of_the_users(workdir, no_model, capsys):
+    (workdir / "Pictures").mkdir()
+    (workdir / "Pictures" / "holiday.jpg").write_bytes(b"precious")
+    assert _restore("--out", "Pictures") == 2
+    assert _restore("--out", "Pictures", "--overwrite") == 2  # not its own output: --overwrite does not help
+    assert (workdir / "Pictures" / "holiday.jpg").read_bytes() == b"precious"
+    assert sorted(p.name for p in (workdir / "Pictures").iterdir()) == ["holiday.jpg"]
+    assert "already holds files this command did not write" in capsys.readouterr().err
+    (workdir / "notes.txt").write_text("mine")
+    assert _restore("--out", "notes.txt") == 2 and (workdir / "notes.txt").read_text() == "mine"
+    assert _restore("--out", ".") == 2  # the working folder: refused before the model, not after it
+
+
+def test_restore_replaces_only_its_own_output_and_only_when_asked(workdir):
+    assert _restore("--out", "result") == 0
+    first = (workdir / "result" / "trajectory.mp4").read_bytes()
+    (workdir / "result" / "my_notes.txt").write_text("kept")
+    assert _restore("--out", "result") == 2  # an earlier output: only with --overwrite
+    assert _restore("--out", "result", "--overwrite") == 0
+    assert (workdir / "result" / "trajectory.mp4").read_bytes() == first  # same seed, same trajectory
+    assert (workdir / "result" / "my_notes.txt").read_text() == "kept"
+    assert not list(workdir.glob("**/.staging")) and not list(workdir.glob(".*staging*"))
+
+
+def test_restore_input_errors_come_before_the_model(workdir, no_model, capsys):
+    assert main(["restore", "missing.png", "--task", "sr", "--no-lora", "--out", "o"]) == 2
+    (workdir / "fake.png").write_text("not an image")
+    assert main(["restore", "fake.png", "--task", "sr", "--no-lora", "--out", "o"]) == 2
+    assert main(["restore", "photo.png", "--task", "sr", "--lora", "nowhere", "--out", "o"]) == 2
+    assert _restore("--prompt", " ", "--out", "o") == 2
+    err = capsys.readouterr().err
+    assert "missing.png" in err and "fake.png" in err and "nowhere" in err and "--prompt: empty" in err
+    assert "Traceback" not in err and not (workdir / "o").exists()
+
+
+def test_a_lora_trained_for_another_profile_is_refused(workdir, no_model, capsys):
+    lora = workdir / "lora"
+    lora.mkdir()
+    (lora / "pytorch_lora_weights.safetensors").write_bytes(b"")
+    record = {"model": {"profile": "tiny", "height": 96, "width": 160}}
+    (lora / "train.json").write_text(json.dumps(record))
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["model"]["profile"] = "tiny-1.0"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["restore", "photo.png", "--task", "sr", "--lora", "lora", "--out", "o"]) == 2
+    assert "was trained for tiny at 96x160" in capsys.readouterr().err
+
+
+def test_prepare_never_touches_a_folder_of_the_users(workdir, capsys):
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "thesis.tex").write_text("years of work")
+    assert main(["prepare", "--out", "mine"]) == 2
+    assert main(["prepare", "--out", "mine", "--overwrite"]) == 2
+    assert (workdir / "mine" / "thesis.tex").read_text() == "years of work"
+    assert len(list((workdir / "mine").iterdir())) == 1
+
+
+def test_a_failed_prepare_leaves_nothing_behind(tmp_path):
+    from progrestore.data.prepare import prepare_images
+    from progrestore.io.images import ImageDecodeError
+
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.zeros((16, 32, 3), np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    items = [SourceItem("good", "train", str(good)), SourceItem("bad", "val", str(tmp_path / "bad.png"))]
+    with pytest.raises(ImageDecodeError):
+        prepare_images(items, tmp_path / "out", 32, 16, "band", skip_bad=False)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ImageDecodeError):
+        prepare_images(items, tmp_path / "kept", 32, 16, "band", skip_bad=False)
+    assert list((tmp_path / "kept").iterdir()) == []  # the staging folder inside it is gone
+
+
+def test_prepare_warns_of_a_strong_enlargement_and_records_the_scale(tmp_path, capsys):
+    from progrestore.data.prepare import prepare_images
+
+    for name, size in (("tiny", (3, 4)), ("fine", (64, 128))):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((*size, 3), 128, np.uint8))
+    items = [
+        SourceItem("tiny", "train", str(tmp_path / "tiny.png")),
+        SourceItem("fine", "val", str(tmp_path / "fine.png")),
+    ]
+    manifest = prepare_images(items, tmp_path / "out", 32, 16, "band", skip_bad=False)
+    scales = {r["image_id"]: r["scale"] for r in manifest["images"]}
+    assert scales == {"tiny": 8.0, "fine": 0.25}
+    err = capsys.readouterr().err
+    assert "tiny.png (4x3) is enlarged 8.0x to 32x16" in err and "fine.png" not in err
+
+
+def test_an_unknown_task_is_named_by_prepare(workdir, capsys):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["tasks"] = ["sr", "denoise"]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["prepare", "--out", "x"]) == 2
+    assert "tasks must be a list of known tasks (sr, deblur, lowlight)" in capsys.readouterr().err
+    assert not (workdir / "x").exists()
+
+
+def test_a_broken_params_file_is_one_line(workdir, capsys):
+    (workdir / "params.yaml").write_text("clip:\n  width: 1360\n  height: [768\n")
+    assert main(["prepare", "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "params.yaml: not valid YAML at line" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ('{"clip_id": "a"\n', r"manifest\.jsonl:1: not a JSON object"),
+        (
+            '{"split": "val", "image_id": "x", "video": "v", "image": "i", "params": {}}\n',
+            r":1: .*without clip_id",
+        ),
+    ],
+)
+def test_regenerate_names_a_broken_manifest_line(workdir, capsys, manifest, message):
+    split = workdir / "data" / "val"
+    split.mkdir(parents=True)
+    (split / "manifest.jsonl").write_text(manifest)
+    assert main(["regenerate", str(split / "manifest.jsonl"), "a", "--out", "clip.mp4"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_regenerate_checks_its_output_path(workdir, capsys):
+    (workdir / "folder").mkdir()
+    (workdir / "taken.mp4").write_bytes(b"someone's video")
+    manifest = workdir / "manifest.jsonl"
+    assert main(["regenerate", str(manifest), "a", "--out", "c.png"]) == 2
+    assert main(["regenerate", str(manifest), "a", "--out", "folder"]) == 2
+    assert main(["regenerate", str(manifest), "a", "--out", "taken.mp4"]) == 2
+    assert (workdir / "taken.mp4").read_bytes() == b"someone's video"
+    assert capsys.readouterr().err.count("--out") == 3
+
+
+def test_reloblur_refuses_a_zero_limit_and_a_foreign_output_file(workdir, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["reloblur", "anywhere", "--limit", "0"])
+    assert stop.value.code == 2 and "expected a whole number >= 1" in capsys.readouterr().err
+    (workdir / "results.json").write_text('{"mine": true}')
+    assert main(["reloblur", "anywhere", "--out", "results.json"]) == 2
+    assert json.loads((workdir / "results.json").read_text()) == {"mine": True}
+    assert main(["reloblur", "anywhere", "--out", "results.txt"]) == 2
+    assert not list(workdir.glob("r0*")) and not (workdir / "metrics").exists()

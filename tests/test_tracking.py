@@ -1,0 +1,43 @@
+"""MLflow tracking stays inside the working folder, also when that folder is a copy."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from progrestore import tracking
+
+
+def _track(root, monkeypatch, tag: str) -> None:
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "unset-at-teardown")  # mlflow exports the URI it is given:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # recorded here, the variable is restored after the test
+    monkeypatch.delenv(tracking.DISABLE_ENV, raising=False)
+    (root / "result.txt").write_text(tag)
+    with tracking.start_run("progrestore-test", tag, {"tag": tag}):
+        tracking.log_artifacts([root / "result.txt"])
+
+
+def _artifacts(root) -> list[str]:
+    return sorted(p.read_text() for p in (root / "mlartifacts").rglob("result.txt"))
+
+
+def test_a_copied_folder_writes_its_artifacts_into_itself(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    original.mkdir()
+    _track(original, monkeypatch, "first")
+    assert _artifacts(original) == ["first"]
+    shutil.copytree(original, copy)
+    _track(copy, monkeypatch, "in the copy")
+    assert _artifacts(original) == ["first"]  # nothing leaked into the original
+    assert _artifacts(copy) == ["first", "in the copy"]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    names = sorted(e.name for e in mlflow.search_experiments())
+    assert "progrestore-test" in names and any(n.startswith("progrestore-test (id ") for n in names)
+    _track(copy, monkeypatch, "again")  # the copy's own experiment is reused from now on
+    assert len(mlflow.search_experiments()) == len(names) and _artifacts(original) == ["first"]
