@@ -77,6 +77,7 @@ def repo(tmp_path_factory, audit) -> Path:
         )
     _run(["git", "init", "-q"], root)
     _dvc("init", "-q", cwd=root)
+    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the committed cache link types
     _edit_params(
         root,
         clip__width=160,
@@ -100,6 +101,37 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
     again = _dvc("repro", cwd=repo)
     assert "Running stage" not in again.stdout
+
+
+def test_outputs_are_links_into_the_cache_and_survive_checkout(repo):
+    """cache.type (reflink, hardlink, symlink): no second copy of the clips; a checkout restores them."""
+    video = next((repo / "data/datasets/lowlight/val/videos").glob("*.mp4"))  # a branch no test edits
+    linked = video.is_symlink() or video.stat().st_nlink > 1
+    assert linked, f"{video} is a copy, not a link into .dvc/cache"
+    before = video.read_bytes()
+    video.unlink()
+    _dvc("checkout", "degrade@lowlight", cwd=repo)
+    assert video.read_bytes() == before
+    assert "degrade@lowlight" not in json.loads(_dvc("status", "--json", cwd=repo).stdout)
+
+
+def test_a_pushed_run_is_pulled_into_a_fresh_clone_without_rerunning(repo, tmp_path):
+    """A DVC remote (here a local folder; S3, GCS or SSH the same way) shares a finished run."""
+    work = tmp_path / "work"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"), symlinks=True)
+    assert json.loads(_dvc("status", "--json", cwd=work).stdout) == {}  # runs before any test edits repo
+    _run(["git", "add", "-A"], work)
+    _run(["git", "commit", "-q", "-m", "finished run"], work)
+    _dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=work)
+    _dvc("push", cwd=work)
+    fresh = tmp_path / "fresh"
+    _run(["git", "clone", "-q", str(work), str(fresh)], tmp_path)
+    _dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=fresh)
+    _dvc("pull", cwd=fresh)
+    assert json.loads(_dvc("status", "--json", cwd=fresh).stdout) == {}
+    assert "Running stage" not in _dvc("repro", cwd=fresh).stdout
+    clip = "data/datasets/deblur/val/manifest.jsonl"
+    assert (fresh / clip).read_bytes() == (repo / clip).read_bytes()
 
 
 def _covers(declared: str, read: str) -> bool:

@@ -11,7 +11,9 @@ describes every step, as an uninterrupted run's does. Loss: the v-prediction wri
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -294,11 +296,14 @@ def save_lora(transformer, cfg: TrainConfig, out_dir: Path) -> Path:
     }
     metadata = cfg.lora_config().to_dict()
     metadata["target_modules"] = sorted(metadata["target_modules"])
-    CogVideoXImageToVideoPipeline.save_lora_weights(
-        str(out_dir), transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
-    )
     weights = out_dir / "pytorch_lora_weights.safetensors"
-    canonicalise(weights)
+    # written beside, then renamed over: an earlier file may be a DVC cache link that must not be written
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lora.") as scratch:
+        CogVideoXImageToVideoPipeline.save_lora_weights(
+            scratch, transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
+        )
+        canonicalise(Path(scratch) / weights.name)
+        os.replace(Path(scratch) / weights.name, weights)
     return weights
 
 
