@@ -36,7 +36,7 @@ import torch
 
 from progrestore.config import load_params
 from progrestore.model.build import make_pipeline, positional_embedding, real_architecture_components
-from progrestore.model.conditioning import latent_frames
+from progrestore.model.conditioning import latent_frames, model_extras, padding_frames
 from progrestore.model.profiles import PROFILES, REAL_TRANSFORMERS
 from progrestore.train.loop import TrainConfig, TrainData, save_lora, train_lora
 
@@ -93,18 +93,17 @@ def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch
     """The transformer's prediction on a fixed input at the clip's size (deterministic)."""
     g = torch.Generator().manual_seed(7)
     config = pipe.transformer.config
-    count = latent_frames(FRAMES) + (latent_frames(FRAMES) % 2 if config.patch_size_t else 0)
+    count = latent_frames(FRAMES) + padding_frames(latent_frames(FRAMES), config.patch_size_t)
     hidden = torch.randn(1, count, config.in_channels, height // 8, width // 8, generator=g)
     rotary = pipe._prepare_rotary_positional_embeddings(height, width, count, torch.device("cpu"))
-    extras = {} if config.ofs_embed_dim is None else {"ofs": torch.full((1,), 2.0)}
     with torch.no_grad():
         return pipe.transformer(
             hidden_states=hidden,
             encoder_hidden_states=data.prompt_embeds["clip"][None],
             timestep=torch.tensor([500]),
             image_rotary_emb=rotary,
+            ofs=model_extras(pipe.transformer, hidden),
             return_dict=False,
-            **extras,
         )[0]
 
 

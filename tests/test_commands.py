@@ -33,7 +33,7 @@ def no_model(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("the model was built before the inputs were checked")
 
-    monkeypatch.setattr("progrestore.infer.restore.pipeline_from_params", refuse)
+    monkeypatch.setattr("progrestore.infer.restore.pipeline_for", refuse)
 
 
 def _restore(*extra: str) -> int:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from progrestore.config import Section
 from progrestore.errors import InputError
-from progrestore.model.build import ModelSettings, model_settings, pipeline_from_params
+from progrestore.model.build import ModelSettings, model_settings, pipeline_for
 from progrestore.model.sizing import from_model, to_model
 
 SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
@@ -87,7 +87,7 @@ def sampling_pipeline(params: Section, lora_dir: Path | None) -> tuple[ModelSett
     if lora_dir is not None:
         lora_file(lora_dir, settings)  # checked before the model is built
     sampling = SamplingConfig.from_section(restore.merged("tiny") if settings.profile.tiny else restore)
-    settings, pipe = pipeline_from_params(params)
+    pipe = pipeline_for(settings)
     if lora_dir is not None:
         load_lora(pipe, lora_dir)
     use_sampler(pipe, sampling.scheduler)

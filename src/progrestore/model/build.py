@@ -219,11 +219,16 @@ def model_settings(params: Section) -> ModelSettings:
     return ModelSettings(profile, path, model.integer("seed", 0), drop_pe, size["height"], size["width"])
 
 
+def pipeline_for(settings: ModelSettings):
+    """The I2V pipeline built or loaded as ``settings`` say."""
+    components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
+    return make_pipeline(components)
+
+
 def pipeline_from_params(params: Section) -> tuple[ModelSettings, object]:
     """(settings, I2V pipeline) built or loaded as the ``model`` block says."""
     settings = model_settings(params)
-    components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
-    return settings, make_pipeline(components)
+    return settings, pipeline_for(settings)
 
 
 def positional_embedding(transformer, frames: int) -> str:

@@ -175,6 +175,7 @@ def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | No
 def lora_only_checkpoints(accelerator) -> None:
     """Make ``save_state`` keep the LoRA weights only, not the frozen base model (11 GB for the 5B models
     in bf16), as the official trainer's hooks do; ``load_state`` sets them back into the adapter."""
+    from accelerate.utils import SAFE_MODEL_NAME
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -186,7 +187,7 @@ def lora_only_checkpoints(accelerator) -> None:
         while models:  # popped: accelerate then loads none of them itself
             index = len(models) - 1
             model = models.pop()
-            name = "model.safetensors" if index == 0 else f"model_{index}.safetensors"
+            name = f"{SAFE_MODEL_NAME}{f'_{index}' if index else ''}.safetensors"  # as accelerate names it
             state = load_file(str(Path(input_dir) / name))
             set_peft_model_state_dict(accelerator.unwrap_model(model), state)
 
