@@ -7,7 +7,7 @@ features computed once per clip, separable SSIM filters, frames batched through 
 (identity, classical) scored once. Both score the same 1360x768 trajectories (oracle, identity, classical)
 of the val clips that ``dvc repro`` wrote; the numbers must agree (LPIPS 1e-6, SSIM 1e-4, PSNR exactly).
 
-    python benchmarks/evaluation.py [--clips 2] [--tasks sr deblur lowlight] [--methods oracle ...]
+    python benchmarks/evaluation.py [--clips 2] [--tasks TASK ...] [--methods oracle ...]
 """
 
 from __future__ import annotations
@@ -17,19 +17,20 @@ import json
 import os
 import time
 import warnings
-from pathlib import Path
 
 import lpips
 import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from progrestore.config import load_params
 from progrestore.evaluate.lpips_weights import load_trunk
-from progrestore.evaluate.methods import ClipContext, trajectory
+from progrestore.evaluate.methods import ClipContext, method_trajectory
 from progrestore.evaluate.metrics import FrameScorer
 from progrestore.evaluate.protocol import SKIMAGE_SSIM_ARGS
 from progrestore.io.images import read_image
 from progrestore.io.video import read_video
+from progrestore.layout import pipeline_path
 
 METHODS = ("oracle", "identity", "classical")
 
@@ -47,7 +48,7 @@ def straightforward(model: lpips.LPIPS, frames: np.ndarray, clean: np.ndarray) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=2, help="val clips per task")
-    parser.add_argument("--tasks", nargs="+", default=["sr", "deblur", "lowlight"])
+    parser.add_argument("--tasks", nargs="+", default=None, help="default: params.yaml's tasks")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args()
     with warnings.catch_warnings():
@@ -63,8 +64,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     totals = [0, 0.0, 0.0]
-    for task in args.tasks:
-        folder = Path("data/datasets") / task / "val"
+    for task in args.tasks or load_params().names("tasks"):
+        folder = pipeline_path("datasets") / task / "val"
         entries = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()][
             : args.clips
         ]
@@ -75,7 +76,7 @@ def main() -> None:
             clip = read_video(folder / entry["video"])
             clean = read_image(folder / entry["clean"])
             ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"])
-            trajectories = {m: trajectory(m, ctx) for m in args.methods}
+            trajectories = {m: method_trajectory(m, ctx) for m in args.methods}
             start = time.perf_counter()
             reference = scorer.reference(clean)
             ours = {m: scorer.score(frames, reference) for m, frames in trajectories.items()}

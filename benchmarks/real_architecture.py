@@ -3,7 +3,7 @@
 No weights are downloaded: each real profile is built from its published config
 (``progrestore.model.profiles.REAL_TRANSFORMERS``), the LoRA from the ``train`` block of params.yaml (rank
 128, alpha 64, to_q/to_k/to_v/to_out.0), and everything runs through the code the stages run
-(``train_lora``, ``save_lora``, ``load_lora``, ``trajectory``, ``FrameScorer``).
+(``train_lora``, ``save_lora``, the specification's ``load_lora`` and ``sample``, ``FrameScorer``).
 
     python benchmarks/real_architecture.py build PROFILE   # CPU: the full transformer in bf16 + LoRA:
                                                            #   parameter counts, build time, peak RSS
@@ -35,9 +35,17 @@ import numpy as np
 import torch
 
 from progrestore.config import load_params
-from progrestore.model.build import make_pipeline, positional_embedding, real_architecture_components
-from progrestore.model.conditioning import latent_frames, model_extras, padding_frames
-from progrestore.model.profiles import PROFILES, REAL_TRANSFORMERS
+from progrestore.model.cogvideox.components import real_architecture_components
+from progrestore.model.cogvideox.conditioning import (
+    latent_frames,
+    model_extras,
+    padding_frames,
+    rotary_embedding,
+)
+from progrestore.model.cogvideox.configs import REAL_TRANSFORMERS, TEXT_TOKENS
+from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
+from progrestore.model.profiles import PROFILES
+from progrestore.model.specification import Sampling
 from progrestore.train.loop import TrainConfig, TrainData, save_lora, train_lora
 
 FRAMES = 9
@@ -60,7 +68,7 @@ def random_clip(pipe, height: int, width: int, seed: int = 0) -> TrainData:
     channels = pipe.vae.config.latent_channels
     latents = torch.randn(latent_frames(FRAMES), channels, height // 8, width // 8, generator=g)
     first = torch.randint(0, 256, (3, height, width), generator=g, dtype=torch.uint8)
-    embeds = torch.randn(226, pipe.transformer.config.text_embed_dim, generator=g)
+    embeds = torch.randn(TEXT_TOKENS, pipe.transformer.config.text_embed_dim, generator=g)
     return TrainData(["clip"], {"clip": latents}, {"clip": first}, {"clip": embeds}, FRAMES)
 
 
@@ -89,13 +97,18 @@ def check_build(name: str) -> dict:
     }
 
 
+def _model(name: str, dtype: torch.dtype, **smaller) -> CogVideoXImageToVideo:
+    """A real profile's architecture with random weights (``smaller``: fewer blocks, a narrow VAE)."""
+    return CogVideoXImageToVideo(None, real_architecture_components(name, dtype, **smaller))
+
+
 def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch.Tensor:
     """The transformer's prediction on a fixed input at the clip's size (deterministic)."""
     g = torch.Generator().manual_seed(7)
     config = pipe.transformer.config
     count = latent_frames(FRAMES) + padding_frames(latent_frames(FRAMES), config.patch_size_t)
     hidden = torch.randn(1, count, config.in_channels, height // 8, width // 8, generator=g)
-    rotary = pipe._prepare_rotary_positional_embeddings(height, width, count, torch.device("cpu"))
+    rotary = rotary_embedding(config, pipe.vae.config, height, width, count, torch.device("cpu"))
     with torch.no_grad():
         return pipe.transformer(
             hidden_states=hidden,
@@ -108,24 +121,22 @@ def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch
 
 
 def check_step(name: str, layers: int = 2) -> dict:
-    from progrestore.infer.restore import load_lora
-
     profile = PROFILES[name]
     height, width = profile.height, profile.width
     start = time.perf_counter()
-    pipe = make_pipeline(real_architecture_components(name, torch.float32, num_layers=layers, vae_width=32))
+    model = _model(name, torch.float32, num_layers=layers, vae_width=32)
+    pipe = model.pipe
     data = random_clip(pipe, height, width)
     # lr 1e-3 (not 2e-5) so that two steps move the zero-initialised LoRA B matrices measurably
     cfg = lora_config(steps=2, checkpoint_every=10**9, image_dropout=0.0, learning_rate=1e-3)
     with tempfile.TemporaryDirectory() as scratch:
-        transformer, result = train_lora(pipe, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
-        weights = save_lora(transformer, cfg, Path(scratch) / "lora")
+        transformer, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
+        weights = save_lora(model, transformer, cfg, Path(scratch) / "lora")
         trained = _transformer_output(pipe, data, height, width)
-        fresh = make_pipeline(
-            real_architecture_components(name, torch.float32, num_layers=layers, vae_width=32)
-        )
+        fresh_model = _model(name, torch.float32, num_layers=layers, vae_width=32)
+        fresh = fresh_model.pipe
         base = _transformer_output(fresh, data, height, width)
-        load_lora(fresh, weights.parent)
+        fresh_model.load_lora(weights.parent)
         reloaded = _transformer_output(fresh, data, height, width)
         size_mb = weights.stat().st_size / 2**20
     scales = {m.scaling["restoration"] for m in fresh.transformer.modules() if hasattr(m, "scaling")}
@@ -144,7 +155,7 @@ def check_step(name: str, layers: int = 2) -> dict:
         "dtype": "fp32",
         "seconds_per_step": [round(log.seconds, 2) for log in result.logs],
         "losses": [round(log.loss, 4) for log in result.logs],
-        "positional_embedding": positional_embedding(pipe.transformer, FRAMES),
+        "positional_embedding": model.positional_embedding(FRAMES),
         "lora_file_mb": round(size_mb, 1),
         "lora_scale": scales.pop(),
         "lora_effect_max": lora_effect,
@@ -162,8 +173,7 @@ def _sync() -> None:
 def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, sampling_steps: int) -> dict:
     """Training steps, LoRA save/load, CFG sampling and LPIPS scoring of one real architecture."""
     from progrestore.evaluate.metrics import FrameScorer
-    from progrestore.infer.restore import SamplingConfig, load_lora, trajectory, use_sampler
-    from progrestore.model.build import device_and_dtype
+    from progrestore.model.cogvideox.components import device_and_dtype
 
     device, dtype = device_and_dtype()
     start = time.perf_counter()
@@ -171,7 +181,8 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     components = real_architecture_components(name, dtype, device, num_layers=layers, vae_width=vae_width)
     components["vae"].enable_slicing()
     components["vae"].enable_tiling()
-    pipe = make_pipeline(components)
+    model = CogVideoXImageToVideo(None, components)
+    pipe = model.pipe
     _sync()
     row = {"profile": name, "size": f"{FRAMES}x{height}x{width}", "build_s": time.perf_counter() - start}
     data = random_clip(pipe, height, width)
@@ -179,40 +190,31 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as scratch:
-        transformer, result = train_lora(pipe, data, cfg, Path(scratch) / "checkpoints", "bench")
+        transformer, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "bench")
         timed = [log.seconds for log in result.logs[1:]]  # the first step warms up
         row |= {
             "step_s": float(np.median(timed)),
             "train_peak_gb": max(log.peak_memory_mb for log in result.logs) / 1024,
         }
         began = time.perf_counter()
-        weights = save_lora(transformer, cfg, Path(scratch) / "lora")
+        weights = save_lora(model, transformer, cfg, Path(scratch) / "lora")
         transformer.delete_adapters("default")
-        load_lora(pipe, weights.parent)
+        model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began
-    use_sampler(pipe, "dpm")
     image = data.first_frames["clip"].permute(1, 2, 0).numpy()
     embeds = data.prompt_embeds["clip"]
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
-    frames = trajectory(
-        pipe,
-        image,
-        embeds,
-        torch.zeros_like(embeds),
-        height,
-        width,
-        FRAMES,
-        SamplingConfig(sampling_steps, 6.0, 0),
-    )
+    sampling = Sampling(sampling_steps, 6.0, 0, "dpm", dynamic_cfg=False)
+    frames = model.sample(image, embeds, torch.zeros_like(embeds), FRAMES, sampling)
     _sync()
     row |= {"sampling_steps": sampling_steps, "sampling_s": time.perf_counter() - began}
     if torch.cuda.is_available():
         row["sampling_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    row["positional_embedding"] = positional_embedding(pipe.transformer, FRAMES)
-    del pipe, components, transformer
+    row["positional_embedding"] = model.positional_embedding(FRAMES)
+    del model, pipe, components, transformer
     gc.collect()  # the trainer's accelerator holds the model in a reference cycle: free it before the next
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

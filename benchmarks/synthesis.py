@@ -8,7 +8,7 @@ piped raw into the encoder, one clip per process on every core.
 Both read the same clip parameters (the stage's manifest) and every decoded frame must be identical.
 Images and degradation settings come from params.yaml (the embedded default: scikit-image's photographs).
 
-    python benchmarks/synthesis.py [--width 1360 --height 768] [--tasks sr deblur lowlight]
+    python benchmarks/synthesis.py [--width 1360 --height 768] [--tasks TASK ...]
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from progrestore import tasks
 from progrestore.config import ClipSettings, load_params
-from progrestore.data import degradations
 from progrestore.data.dataset import build_task_dataset, task_settings
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import list_sources
@@ -43,10 +43,12 @@ def cpu_name() -> str:
 
 
 def straightforward_clip(task: str, image: np.ndarray, entry: dict, out: Path, scratch: Path) -> None:
-    module = degradations.get(task)
-    for t in range(entry["frames"]):
-        state = module.prepare(image, entry["params"])
-        write_png(scratch / f"{t:02d}.png", module.render(state, entry["params"], t / (entry["frames"] - 1)))
+    definition = tasks.get(task)
+    for t in range(entry["frames"]):  # every frame from scratch: the per-clip work is redone each time
+        state = definition.prepare(image, entry["params"])
+        write_png(
+            scratch / f"{t:02d}.png", definition.render(state, entry["params"], t / (entry["frames"] - 1))
+        )
     (
         ffmpeg.input(str(scratch / "%02d.png"), framerate=entry["fps"])
         .output(str(out), vcodec="libx264rgb", pix_fmt="rgb24", crf=0, preset="ultrafast", threads=1)
@@ -59,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1360)
     parser.add_argument("--height", type=int, default=768)
-    parser.add_argument("--tasks", nargs="+", default=list(degradations.TASKS))
+    parser.add_argument("--tasks", nargs="+", default=list(tasks.names()))
     args = parser.parse_args()
     clip = ClipSettings(args.width, args.height, frames=9, fps=5, clips_per_image=2)
     work = Path(tempfile.mkdtemp(prefix="progrestore-bench-"))

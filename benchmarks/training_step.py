@@ -15,19 +15,21 @@ weight values). The T5 encoder is replaced by random prompt embeddings of the ri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
 import numpy as np
 import torch
 
-from progrestore.model.build import (
+from progrestore.config import load_params
+from progrestore.model.cogvideox.components import (
     device_and_dtype,
-    make_pipeline,
     real_architecture_components,
     tiny_components,
 )
-from progrestore.model.conditioning import encode_video
+from progrestore.model.cogvideox.conditioning import encode_video
+from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import PROFILES
 from progrestore.train.loop import TrainConfig, TrainData, loss_for_step
 
@@ -59,7 +61,8 @@ def main() -> None:
         components["vae"].enable_tiling()
     for name in ("vae", "transformer"):
         components[name] = components[name].to(device=device, dtype=dtype).requires_grad_(False)
-    pipe = make_pipeline(components)
+    model = CogVideoXImageToVideo(None, components)
+    pipe = model.pipe
     height, width, frames = profile.height, profile.width, 9
     text_dim = pipe.transformer.config.text_embed_dim
     embeds = torch.randn(226, text_dim, generator=torch.Generator().manual_seed(0))
@@ -68,21 +71,14 @@ def main() -> None:
         latents = encode_video(pipe.vae, video.to(device, dtype))[0].float().cpu()
     first = ((video[0, :, 0] + 1) * 127.5).round().byte()
     data = TrainData(["clip"], {"clip": latents}, {"clip": first}, {"clip": embeds}, frames)
-    cfg = TrainConfig(
+    cfg = dataclasses.replace(  # params.yaml's train block, timed without warmup, dropout or checkpoints
+        TrainConfig.from_section(load_params().section("train")),
         steps=args.steps,
         rank=args.rank,
         alpha=args.rank // 2,
-        targets=("to_q", "to_k", "to_v", "to_out.0"),
-        learning_rate=2e-5,
-        betas=(0.9, 0.95),
-        weight_decay=1e-4,
         warmup_steps=0,
-        max_grad_norm=1.0,
-        gradient_checkpointing=True,
         image_dropout=0.0,
         checkpoint_every=10**9,
-        keep_checkpoints=1,
-        seed=0,
     )
     transformer = pipe.transformer
     transformer.add_adapter(cfg.lora_config())
@@ -99,7 +95,7 @@ def main() -> None:
         if encode_inside:  # the straightforward loop: the clip goes through the VAE every step
             with torch.no_grad():
                 data.latents["clip"] = encode_video(pipe.vae, video.to(device, dtype))[0].float()
-        loss = loss_for_step(pipe, transformer, data, cfg, index, 0, 1)
+        loss = loss_for_step(model, transformer, data, cfg, index, 0, 1)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
         optimizer.step()

@@ -1,11 +1,9 @@
-"""DVC stage `degrade@<task>`: data/images -> data/datasets/<task>/{train,val}/ (params `degrade.<task>`)."""
+"""DVC stage `degrade@<task>`: prepared images -> the task's dataset folder and contact sheet. Arguments: ``-h``."""
 
 import sys
 
-from progrestore.data.dataset import run_degrade
+from progrestore.data.dataset import DEGRADE
 from progrestore.entry import run_stage
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/degrade.py TASK")
-    sys.exit(run_stage("degrade", run_degrade, sys.argv[1]))
+    sys.exit(run_stage(DEGRADE, sys.argv[1:]))

@@ -1,11 +1,9 @@
-"""DVC stage `prepare`: source images (params `data`, `clip`) -> data/images/{train,val}/*.png."""
+"""DVC stage `prepare`: source images (params `data`, `clip`) -> the prepared images' folder. Arguments: ``-h``."""
 
 import sys
 
-from progrestore.data.prepare import run_prepare
+from progrestore.data.prepare import PREPARE
 from progrestore.entry import run_stage
 
 if __name__ == "__main__":
-    if len(sys.argv) != 1:
-        sys.exit("usage: python stages/prepare.py")
-    sys.exit(run_stage("prepare", run_prepare))
+    sys.exit(run_stage(PREPARE, sys.argv[1:]))

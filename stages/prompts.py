@@ -1,11 +1,9 @@
-"""DVC stage `prompts@<task>`: prompt_uniform.txt, prompt_scene.txt, prompt.txt, prompts.jsonl per split."""
+"""DVC stage `prompts@<task>`: prompt_uniform.txt, prompt_scene.txt, prompt.txt, prompts.jsonl per split. Arguments: ``-h``."""
 
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.prompts.build import run_prompts
+from progrestore.prompts.build import PROMPTS
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/prompts.py TASK")
-    sys.exit(run_stage("prompts", run_prompts, sys.argv[1]))
+    sys.exit(run_stage(PROMPTS, sys.argv[1:]))

@@ -1,11 +1,9 @@
-"""DVC stage `restore@<task>`: the LoRA's trajectories of the val clips -> data/restored/<task>/."""
+"""DVC stage `restore@<task>`: the LoRA's trajectories of the val clips. Arguments: ``-h``."""
 
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.infer.stage import run_restore
+from progrestore.infer.stage import RESTORE
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/restore.py TASK")
-    sys.exit(run_stage("restore", run_restore, sys.argv[1]))
+    sys.exit(run_stage(RESTORE, sys.argv[1:]))

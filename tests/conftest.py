@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import skimage.data
 
+from progrestore import tasks
 from progrestore.config import ClipSettings, Section, load_params
 from progrestore.data.dataset import task_settings
 from progrestore.data.framing import frame_image
 
 REPO = Path(__file__).resolve().parents[1]
-TASKS = ("sr", "deblur", "lowlight")
+TASKS = tasks.names()  # every registered task, the paper's and beyond
 TINY_CLIP = ClipSettings(width=160, height=96, frames=9, fps=5, clips_per_image=2)
 
 

@@ -33,7 +33,7 @@ def no_model(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("the model was built before the inputs were checked")
 
-    monkeypatch.setattr("progrestore.infer.restore.pipeline_for", refuse)
+    monkeypatch.setattr("progrestore.infer.restore.load_specification", refuse)
 
 
 def _restore(*extra: str) -> int:
@@ -91,8 +91,8 @@ def test_a_lora_trained_for_another_profile_is_refused(workdir, no_model, capsys
 def test_prepare_never_touches_a_folder_of_the_users(workdir, capsys):
     (workdir / "mine").mkdir()
     (workdir / "mine" / "thesis.tex").write_text("years of work")
-    assert main(["prepare", "--out", "mine"]) == 2
-    assert main(["prepare", "--out", "mine", "--overwrite"]) == 2
+    assert main(["stage", "prepare", "--out", "mine"]) == 2
+    assert main(["stage", "prepare", "--out", "mine", "--overwrite"]) == 2
     assert (workdir / "mine" / "thesis.tex").read_text() == "years of work"
     assert len(list((workdir / "mine").iterdir())) == 1
 
@@ -134,14 +134,14 @@ def test_an_unknown_task_is_named_by_prepare(workdir, capsys):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["tasks"] = ["sr", "denoise"]
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    assert main(["prepare", "--out", "x"]) == 2
-    assert "tasks must be a list of known tasks (sr, deblur, lowlight)" in capsys.readouterr().err
+    assert main(["stage", "prepare", "--out", "x"]) == 2
+    assert "tasks must be a list of known tasks (deblur, lowlight, mixed, sr)" in capsys.readouterr().err
     assert not (workdir / "x").exists()
 
 
 def test_a_broken_params_file_is_one_line(workdir, capsys):
     (workdir / "params.yaml").write_text("clip:\n  width: 1360\n  height: [768\n")
-    assert main(["prepare", "--out", "x"]) == 2
+    assert main(["stage", "prepare", "--out", "x"]) == 2
     err = capsys.readouterr().err
     assert "params.yaml: not valid YAML at line" in err and "Traceback" not in err
 

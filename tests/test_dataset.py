@@ -68,12 +68,13 @@ def test_layout_manifest_and_frames(task, settings, images, tmp_path):
     assert not (tmp_path / task / ".staging").exists()
 
 
-def test_manifest_entry_alone_regenerates_the_clip(settings, images, tmp_path):
-    _build("deblur", settings, images, tmp_path)
-    manifest = tmp_path / "deblur" / "train" / "manifest.jsonl"
+@pytest.mark.parametrize("task", TASKS)
+def test_manifest_entry_alone_regenerates_the_clip(task, settings, images, tmp_path):
+    _build(task, settings, images, tmp_path)
+    manifest = tmp_path / task / "train" / "manifest.jsonl"
     entry = json.loads(manifest.read_text().splitlines()[3])
     clean = read_image(images / "train" / f"{entry['image_id']}.png")
-    stored = read_video(tmp_path / "deblur" / "train" / entry["video"])
+    stored = read_video(tmp_path / task / "train" / entry["video"])
     assert np.array_equal(regenerate(entry, clean), stored)
     out = tmp_path / "again.mp4"
     assert (

@@ -13,7 +13,7 @@ from progrestore import tracking
 from progrestore.data.dataset import build_task_dataset
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
-from progrestore.evaluate.methods import ClipContext, trajectory
+from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import FrameScorer
 from progrestore.evaluate.report import evaluate_dataset, write_report
 
@@ -60,20 +60,31 @@ def test_classical_baselines_restore_something(val_folders):
 
     clip = read_video(val_folders["lowlight"] / lowlight["video"])
     ctx = ClipContext("lowlight", clip[0], 9, clip, lowlight["params"])
-    brightened = trajectory("classical", ctx)
+    brightened = method_trajectory("classical", ctx)
     assert brightened.shape == clip.shape and brightened[0].mean() > clip[0].mean() + 20
     with pytest.raises(ValueError, match="oracle needs a synthetic clip"):
-        trajectory("oracle", ClipContext("deblur", clip[0], 9))
+        method_trajectory("oracle", ClipContext("deblur", clip[0], 9))
 
 
 def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
     evaluation, _ = evaluate_dataset("sr", val_folders["sr"], METHODS, scorer)
     summary = evaluation.summary()
-    write_report("sr", summary, METHODS, {"data": "test fixture"}, tmp_path / "sr.json")
+    write_report(
+        "sr",
+        summary,
+        describe(METHODS, "sr"),
+        {"data": "test fixture"},
+        tmp_path / "sr.json",
+        tmp_path / "curves",
+    )
     report = json.loads((tmp_path / "sr.json").read_text())
     assert report["final"]["oracle"]["psnr"] == math.inf and report["clips"] == 2
     assert report["lpips_weights_sha256"] and "valid region" in report["protocol"]["ssim"]
-    rows = json.loads((tmp_path / "sr" / "psnr.json").read_text())
+    assert (
+        report["methods"]["classical"]
+        == "the task's classical restorer: unsharp mask (sigma 1.5, amount 1.0)"
+    )
+    rows = json.loads((tmp_path / "curves" / "psnr.json").read_text())
     assert [r["frame"] for r in rows] == list(range(1, 10))
     assert rows[-1]["oracle"] is None and rows[0]["identity"] == pytest.approx(
         summary["per_frame"]["identity"]["psnr"][0]

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())  # names the metrics folder
     (tmp_path / "metrics").mkdir()
     for task in params["tasks"]:
         (tmp_path / "metrics" / f"{task}.json").write_text(json.dumps(_report()))
@@ -156,3 +158,17 @@ def test_a_base_revision_without_metrics_fails(workspace, capsys):
     assert _gate("--base", "HEAD") == 1
     out = capsys.readouterr().out
     assert re.search(r"base\s+sr\s+no metrics at HEAD\s+metrics to compare with\s+FAIL", out)
+
+
+def test_gate_loads_neither_torch_nor_the_task_and_prompt_code(workspace):
+    """`progrestore gate` runs in CI after every repro: it imports only the gate code and the registries."""
+    probe = (
+        "import sys\n"
+        "from progrestore.cli import main\n"
+        "status = main(['gate'])\n"
+        "heavy = [m for m in sys.modules if m == 'torch' or m.startswith(('progrestore.tasks.', "
+        "'progrestore.prompts', 'progrestore.data', 'progrestore.model'))]\n"
+        "print(status, sorted(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=workspace, capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr

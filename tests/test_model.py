@@ -16,20 +16,26 @@ from peft.utils import get_peft_model_state_dict
 from safetensors import safe_open
 
 from progrestore.errors import InputError
-from progrestore.infer.restore import SamplingConfig, load_lora, trajectory
-from progrestore.model.build import load_components, make_pipeline
-from progrestore.model.conditioning import image_latents, latent_frames, padding_frames
+from progrestore.infer.restore import restore_image
+from progrestore.model.cogvideox.components import load_components
+from progrestore.model.cogvideox.conditioning import image_latents, latent_frames, padding_frames
 from progrestore.model.profiles import PROFILES
+from progrestore.model.specification import Sampling
 from progrestore.train.loop import loss_for_step, run_record, save_lora, train_lora
 
-from .helpers.tiny_training import synthetic_data, tiny_config, tiny_pipeline
+from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model
+
+
+def _sampling(steps: int, guidance: float) -> Sampling:
+    return Sampling(steps=steps, guidance_scale=guidance, seed=0, scheduler="dpm", dynamic_cfg=False)
+
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("profile", ["tiny", "tiny-1.0"])
 def test_training_conditioning_equals_the_pipelines(profile):
-    pipe = tiny_pipeline(profile)
+    pipe = tiny_model(profile).pipe
     image = torch.rand(1, 3, 96, 160) * 2 - 1
     p_t = pipe.transformer.config.patch_size_t
     extra = padding_frames(latent_frames(9), p_t)
@@ -42,10 +48,11 @@ def test_training_conditioning_equals_the_pipelines(profile):
 
 
 def test_only_lora_parameters_receive_gradients():
-    pipe = tiny_pipeline()
-    data = synthetic_data(pipe, clips=1)
+    model = tiny_model()
+    pipe = model.pipe
+    data = synthetic_data(model, clips=1)
     pipe.transformer.add_adapter(tiny_config().lora_config())
-    loss = loss_for_step(pipe, pipe.transformer, data, tiny_config(), step=0, rank=0, world=1)
+    loss = loss_for_step(model, pipe.transformer, data, tiny_config(), step=0, rank=0, world=1)
     loss.backward()
     with_grad = {
         n for n, p in pipe.transformer.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
@@ -57,41 +64,43 @@ def test_only_lora_parameters_receive_gradients():
     )
 
 
-def _held_out_loss(pipe, transformer, data, cfg) -> float:
+def _held_out_loss(model, transformer, data, cfg) -> float:
     with torch.no_grad():
         return float(
-            np.mean([loss_for_step(pipe, transformer, data, cfg, 10_000 + s, 0, 1).item() for s in range(12)])
+            np.mean(
+                [loss_for_step(model, transformer, data, cfg, 10_000 + s, 0, 1).item() for s in range(12)]
+            )
         )
 
 
 def test_loss_falls_when_overfitting_one_clip(tmp_path):
-    pipe = tiny_pipeline()
-    data = synthetic_data(pipe, clips=1)
+    model = tiny_model()
+    pipe = model.pipe
+    data = synthetic_data(model, clips=1)
     cfg = tiny_config(steps=60, learning_rate=3e-3, checkpoint_every=1000)
     pipe.transformer.add_adapter(cfg.lora_config())
-    before = _held_out_loss(pipe, pipe.transformer, data, cfg)
+    before = _held_out_loss(model, pipe.transformer, data, cfg)
     pipe.transformer.delete_adapters("default")
-    transformer, _ = train_lora(pipe, data, cfg, tmp_path / "ck", "overfit")
-    after = _held_out_loss(pipe, transformer, data, cfg)
+    transformer, _ = train_lora(model, data, cfg, tmp_path / "ck", "overfit")
+    after = _held_out_loss(model, transformer, data, cfg)
     assert after < 0.8 * before, (before, after)
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     cfg = tiny_config(steps=8, checkpoint_every=4)
-    pipe = tiny_pipeline()
-    data = synthetic_data(pipe)
-    straight, straight_result = train_lora(pipe, data, cfg, tmp_path / "straight", "fp")
+    model = tiny_model()
+    data = synthetic_data(model)
+    straight, straight_result = train_lora(model, data, cfg, tmp_path / "straight", "fp")
 
-    pipe = tiny_pipeline()
-    first_model, first = train_lora(pipe, data, cfg, tmp_path / "killed", "fp", stop_after=4)
+    first_model, first = train_lora(tiny_model(), data, cfg, tmp_path / "killed", "fp", stop_after=4)
     assert [log.step for log in first.logs] == [1, 2, 3, 4]
     # a checkpoint holds the LoRA weights, not the frozen base model (11 GB for the 5B models)
     with safe_open(str(tmp_path / "killed" / "checkpoint-4" / "model.safetensors"), "pt") as saved:
         keys = list(saved.keys())
     assert keys and all(".lora_A." in key or ".lora_B." in key for key in keys)
     assert len(keys) == len(get_peft_model_state_dict(first_model))
-    pipe = tiny_pipeline()  # a new process: fresh model, state comes from the checkpoint
-    resumed, second = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
+    # a new process: fresh model, state comes from the checkpoint
+    resumed, second = train_lora(tiny_model(), data, cfg, tmp_path / "killed", "fp")
     assert second.resumed_from == 4 and [log.step for log in second.logs] == list(range(1, 9))
     # the record of the resumed run is the uninterrupted run's: same losses, strict JSON
     assert [log.loss for log in second.logs] == [log.loss for log in straight_result.logs]
@@ -99,61 +108,54 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     assert record["final_loss_mean10"] == run_record(straight_result.logs)["final_loss_mean10"]
     assert record["steps_logged"] == 8 and record["peak_memory_mb"] > 0 and record["seconds_per_step"] > 0
     json.dumps(record, allow_nan=False)
-    pipe = tiny_pipeline()  # a rerun over finished checkpoints trains nothing and reports the same run
-    _, rerun = train_lora(pipe, data, cfg, tmp_path / "killed", "fp")
+    # a rerun over finished checkpoints trains nothing and reports the same run
+    _, rerun = train_lora(tiny_model(), data, cfg, tmp_path / "killed", "fp")
     assert rerun.resumed_from == 8 and run_record(rerun.logs) == record
     a, b = get_peft_model_state_dict(straight), get_peft_model_state_dict(resumed)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
-    other = tiny_pipeline()
-    _, fresh = train_lora(other, data, cfg, tmp_path / "killed", "another-fingerprint", stop_after=1)
+    _, fresh = train_lora(tiny_model(), data, cfg, tmp_path / "killed", "another-fingerprint", stop_after=1)
     assert fresh.resumed_from == 0  # checkpoints of other settings are never resumed
 
 
 def test_saved_lora_reloads_into_a_fresh_pipeline_with_identical_output(tmp_path):
     cfg = tiny_config(steps=4, alpha=16, rank=4)
-    pipe = tiny_pipeline()
-    data = synthetic_data(pipe)
-    transformer, _ = train_lora(pipe, data, cfg, tmp_path / "ck", "fp")
-    pipe.transformer = transformer
-    save_lora(transformer, cfg, tmp_path / "lora")
+    model = tiny_model()
+    data = synthetic_data(model)
+    transformer, _ = train_lora(model, data, cfg, tmp_path / "ck", "fp")
+    model.pipe.transformer = transformer
+    save_lora(model, transformer, cfg, tmp_path / "lora")
     image = np.random.default_rng(1).integers(0, 256, (96, 160, 3), dtype=np.uint8)
-    embeds, _ = pipe.encode_prompt(
-        prompt="A cat becomes sharper.", do_classifier_free_guidance=False, device="cpu"
-    )
-    negative, _ = pipe.encode_prompt(prompt="", do_classifier_free_guidance=False, device="cpu")
-    sampling = SamplingConfig(steps=3, guidance_scale=6.0, seed=0)
-    trained = trajectory(pipe, image, embeds[0], negative[0], 96, 160, 9, sampling)
+    embeds, negative = model.encode_prompt("A cat becomes sharper."), model.encode_prompt("")
+    sampling = _sampling(3, 6.0)
+    trained = restore_image(model, image, embeds, negative, 9, sampling)
 
-    fresh = tiny_pipeline()
-    base = trajectory(fresh, image, embeds[0], negative[0], 96, 160, 9, sampling)
-    load_lora(fresh, tmp_path / "lora")
-    reloaded = trajectory(fresh, image, embeds[0], negative[0], 96, 160, 9, sampling)
+    fresh = tiny_model()
+    base = restore_image(fresh, image, embeds, negative, 9, sampling)
+    fresh.load_lora(tmp_path / "lora")
+    reloaded = restore_image(fresh, image, embeds, negative, 9, sampling)
     assert trained.shape == (9, 96, 160, 3)
     assert np.array_equal(reloaded, trained) and not np.array_equal(base, trained)
     scaling = {
-        m.scaling["restoration"] for m in fresh.transformer.modules() if hasattr(m, "scaling") and m.scaling
+        m.scaling["restoration"] for m in fresh.denoiser.modules() if hasattr(m, "scaling") and m.scaling
     }
     assert scaling == {16 / 4}  # alpha / rank survived the reload (adapter metadata)
 
 
 def test_trajectory_has_nine_frames_at_the_inputs_size():
-    pipe = tiny_pipeline()
+    model = tiny_model()
     image = np.random.default_rng(2).integers(0, 256, (77, 131, 3), dtype=np.uint8)
-    embeds, _ = pipe.encode_prompt(
-        prompt="A dark room brightens.", do_classifier_free_guidance=False, device="cpu"
-    )
-    frames = trajectory(pipe, image, embeds[0], embeds[0], 96, 160, 9, SamplingConfig(2, 1.0, 0))
+    embeds = model.encode_prompt("A dark room brightens.")
+    frames = restore_image(model, image, embeds, embeds, 9, _sampling(2, 1.0))
     assert frames.shape == (9, 77, 131, 3) and frames.dtype == np.uint8
 
 
 def test_tiny_1_0_runs_off_its_native_size_once_the_learned_pe_is_dropped():
-    components = load_components(PROFILES["tiny-1.0"], None, 0, drop_learned_pe=True)
-    pipe = make_pipeline(components)
+    model = tiny_model("tiny-1.0", drop_learned_pe=True)
     image = np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    embeds, _ = pipe.encode_prompt(prompt="sharper", do_classifier_free_guidance=False, device="cpu")
-    frames = trajectory(pipe, image, embeds[0], embeds[0], 128, 128, 9, SamplingConfig(2, 1.0, 0))
+    embeds = model.encode_prompt("sharper")
+    frames = model.sample(image, embeds, embeds, 9, _sampling(2, 1.0))
     assert frames.shape == (9, 128, 128, 3)
 
 
@@ -247,7 +249,8 @@ def test_a_code_change_gives_the_checkpoints_another_fingerprint(tmp_path, monke
         (tmp_path / "data/encoded/sr" / name).write_bytes(name.encode())
     code = tmp_path / "loop.py"
     code.write_text("LOSS_WEIGHT = 1\n")
-    before = checkpoint_fingerprint(params, ["sr"], [code])
-    assert checkpoint_fingerprint(params, ["sr"], [code]) == before
+    encoded = tmp_path / "data/encoded"
+    before = checkpoint_fingerprint(params, ["sr"], encoded, [code])
+    assert checkpoint_fingerprint(params, ["sr"], encoded, [code]) == before
     code.write_text("LOSS_WEIGHT = 2\n")
-    assert checkpoint_fingerprint(params, ["sr"], [code]) != before
+    assert checkpoint_fingerprint(params, ["sr"], encoded, [code]) != before

@@ -14,7 +14,7 @@ import yaml
 
 from progrestore.entry import AUDIT_ENV
 
-from .conftest import REPO
+from .conftest import REPO, TASKS
 from .test_stage_deps import StageInstance, import_closure, stage_instances
 
 pytestmark = pytest.mark.pipeline
@@ -84,13 +84,14 @@ def repo(tmp_path_factory, audit) -> Path:
         clip__height=96,
         data__sample__train=["astronaut", "coffee"],
         data__sample__val=["chelsea"],
+        tasks=list(TASKS),  # the paper's three and mixed, beyond the paper
     )
     _dvc("repro", cwd=root, **{AUDIT_ENV: str(audit)})
     return root
 
 
 def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
-    for task in ("sr", "deblur", "lowlight"):
+    for task in TASKS:
         for split, clips in (("train", 4), ("val", 2)):
             assert (
                 len((repo / "data/datasets" / task / split / "videos.txt").read_text().splitlines()) == clips
@@ -203,7 +204,7 @@ def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):
 
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
-    assert sorted(runs["tags.dvc_stage"]) == ["evaluate@deblur", "evaluate@lowlight", "evaluate@sr"]
+    assert sorted(runs["tags.dvc_stage"]) == sorted(f"evaluate@{task}" for task in TASKS)
     history = mlflow.MlflowClient().get_metric_history(runs["run_id"][0], "identity/lpips")
     assert [m.step for m in history] == list(range(1, 10))
 
@@ -223,12 +224,12 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
     try:
         _edit_params(repo, prompts__strategy="scene")
         stale = set(json.loads(_dvc("status", "--json", cwd=repo).stdout))
-        assert stale == {"prompts@sr", "prompts@deblur", "prompts@lowlight"}
+        assert stale == {f"prompts@{task}" for task in TASKS}
     finally:
         (repo / "params.yaml").write_text(original)
     _run(["git", "add", "-A"], repo)
     _run(["git", "commit", "-qm", "baseline"], repo)
-    # one task's branch (the status above covers all three): each stage run costs a torch import
+    # one task's branch (the status above covers all of them): each stage run costs a torch import
     run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", "evaluate@sr", cwd=repo)
     ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
     consumers = ("prompts", "encode_text", "train", "restore", "evaluate")
@@ -261,5 +262,7 @@ def test_an_unknown_task_stops_repro_naming_it(repo, tmp_path):
     result = _dvc("repro", cwd=copy, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
-    assert "tasks must be a list of known tasks (sr, deblur, lowlight), got ['sr', 'denoise']" in output
+    assert (
+        "tasks must be a list of known tasks (deblur, lowlight, mixed, sr), got ['sr', 'denoise']" in output
+    )
     assert "denoise.py" not in output

@@ -26,9 +26,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from progrestore.data.degradations import TASKS
-
-from .conftest import REPO
+from .conftest import REPO, TASKS
 
 # feature names per library, from the highest; a level masks a prefix of each list
 NUMPY = ("AVX512_SPR", "AVX512_ICL", "X86_V4", "X86_V3")  # numpy >= 2.4 groups (X86_V2 is its baseline)
@@ -56,17 +54,21 @@ print(json.dumps({"numpy": {k: bool(v) for k, v in features.items()}, "opencv": 
 """
 
 RUN = """
+from pathlib import Path
+
+from progrestore import tasks
 from progrestore.config import load_params
 from progrestore.data.dataset import run_degrade
-from progrestore.data.degradations import TASKS
 from progrestore.data.prepare import run_prepare
 from progrestore.prompts.build import run_prompts
 
 params = load_params()
-run_prepare(params)
-for task in TASKS:
-    run_degrade(params, task)
-    run_prompts(params, task)
+images = Path("data/images")
+run_prepare(params, images)
+for task in tasks.names():  # every registered task, whether params.yaml's tasks lists it or not
+    dataset = Path("data/datasets") / task
+    run_degrade(params, task, images, dataset, Path("reports/degrade") / f"{task}.png")
+    run_prompts(params, task, dataset, images)
 """
 
 

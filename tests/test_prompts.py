@@ -26,9 +26,11 @@ from progrestore.errors import ParamsError
 from progrestore.prompts.build import PromptSettings, build_prompts
 from progrestore.prompts.captioners import HeuristicCaptioner, LlavaCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, RefinerUnavailable, TemplateRefiner
-from progrestore.prompts.validation import T5_BUDGET, problem
+from progrestore.prompts.validation import problem
 
-from .conftest import REPO, TINY_CLIP
+from .conftest import REPO, TASKS, TINY_CLIP
+
+T5_BUDGET = 226  # CogVideoX's text encoder, the budget every profile has today
 
 SECRET = "sk-test-0123456789-do-not-leak"
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -133,18 +135,20 @@ def test_tiny_random_llava_runs_through_the_captioning_code_path():
 
 def test_validation_names_what_is_wrong():
     good = "A foggy harbour becomes sharper and higher in resolution. Nothing moves. Static image."
-    assert problem(good, "sr") is None
-    assert problem("two\nlines that become sharper", "sr") == "more than one line"
-    assert problem("sharper\x07 bell", "sr") == "control characters"
-    assert "too long" in problem("sharp " * T5_BUDGET, "sr")
-    assert "theme" in problem("A cat sits on a mat.", "lowlight")
+    assert problem(good, "sr", T5_BUDGET) is None
+    assert problem("two\nlines that become sharper", "sr", T5_BUDGET) == "more than one line"
+    assert problem("sharper\x07 bell", "sr", T5_BUDGET) == "control characters"
+    assert "too long" in problem("sharp " * T5_BUDGET, "sr", T5_BUDGET)
+    assert "theme" in problem("A cat sits on a mat.", "lowlight", T5_BUDGET)
 
 
-@pytest.mark.parametrize("task", ["sr", "deblur", "lowlight"])
+@pytest.mark.parametrize("task", TASKS)
 def test_template_keeps_the_scene_and_the_theme(task):
     prompt, replaced = TemplateRefiner().refine("A night street under lamplight.", task)
     assert (
-        prompt.startswith("A night street under lamplight") and problem(prompt, task) is None and not replaced
+        prompt.startswith("A night street under lamplight")
+        and problem(prompt, task, T5_BUDGET) is None
+        and not replaced
     )
 
 
@@ -201,7 +205,7 @@ def chat_server():
 
 def _refiner(url: str, retries: int = 3) -> OpenAIRefiner:
     return OpenAIRefiner(
-        url, "tiny-chat", "PROGRESTORE_TEST_KEY", timeout_s=0.3, retries=retries, backoff_s=0.01
+        url, "tiny-chat", "PROGRESTORE_TEST_KEY", T5_BUDGET, timeout_s=0.3, retries=retries, backoff_s=0.01
     )
 
 
@@ -250,7 +254,7 @@ def dataset(tmp_path_factory, settings) -> tuple[Path, Path]:
 
 def _settings(**prompts) -> PromptSettings:
     section = copy.deepcopy(PARAMS["prompts"]) | prompts
-    return PromptSettings.from_section(Section(section, "prompts"), "sr")
+    return PromptSettings.from_params(Section({"prompts": section, "model": PARAMS["model"]}), "sr")
 
 
 def test_both_strategies_are_written_aligned_with_videos(dataset, tmp_path):
@@ -316,7 +320,9 @@ def test_failures_a_retry_cannot_mend_are_named_at_once(chat_server, monkeypatch
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
-    slow = OpenAIRefiner(closed, "m", "PROGRESTORE_TEST_KEY", timeout_s=5, retries=4, backoff_s=2.0)
+    slow = OpenAIRefiner(
+        closed, "m", "PROGRESTORE_TEST_KEY", T5_BUDGET, timeout_s=5, retries=4, backoff_s=2.0
+    )
     start = time.perf_counter()
     with pytest.raises(RefinerUnavailable, match=r"connection refused \(is the server running.*not retried"):
         slow.refine("A red car.", "sr")
@@ -352,5 +358,5 @@ def test_bad_prompt_parameters_are_named():
 def test_prompts_command_reports_a_missing_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    assert main(["prompts", "sr"]) == 2
+    assert main(["stage", "prompts", "sr", "--dataset", "data/datasets/sr", "--images", "data/images"]) == 2
     assert "run the degrade stage first" in capsys.readouterr().err

@@ -13,11 +13,13 @@ from safetensors import safe_open
 
 from progrestore.config import Section, load_params
 from progrestore.errors import InputError, ParamsError
-from progrestore.infer.restore import SamplingConfig, sampling_pipeline, use_sampler
-from progrestore.model.build import model_settings, positional_embedding
+from progrestore.infer.restore import restore_image, sampling_model
+from progrestore.model.settings import model_settings
+from progrestore.model.specification import Sampling
 
 from .conftest import REPO, psnr
-from .helpers.tiny_training import tiny_pipeline
+from .helpers.stages import run_stage
+from .helpers.tiny_training import tiny_model
 
 
 def _params(tmp_path, **model) -> Section:
@@ -59,10 +61,10 @@ def test_the_5b_learned_pe_is_replaced_by_sin_cos_at_nine_frames_as_in_tiny_1_0(
     """tiny-1.0's sample_frames (13) differs from the clip's 9, as 5B-I2V's 49 does: diffusers then adds a
     sin-cos embedding, so the learned buffer does not reach the output. Known answer: scrambling the buffer
     changes nothing at 9 frames, and changes the output at 13."""
-    pipe = tiny_pipeline("tiny-1.0")
-    transformer = pipe.transformer
-    assert positional_embedding(transformer, 9).startswith("sin-cos (diffusers replaces the learned one")
-    assert positional_embedding(transformer, 13) == "learned"
+    model = tiny_model("tiny-1.0")
+    transformer = model.denoiser
+    assert model.positional_embedding(9).startswith("sin-cos (diffusers replaces the learned one")
+    assert model.positional_embedding(13) == "learned"
 
     def output(frames: int) -> torch.Tensor:
         latent = (frames - 1) // 4 + 1
@@ -79,21 +81,21 @@ def test_the_5b_learned_pe_is_replaced_by_sin_cos_at_nine_frames_as_in_tiny_1_0(
 
 
 def test_sampler_is_the_same_class_for_every_profile_with_trailing_spacing():
-    pipe = tiny_pipeline()
+    model = tiny_model()
+    pipe = model.pipe
     for name, cls in (("ddim", "CogVideoXDDIMScheduler"), ("dpm", "CogVideoXDPMScheduler")):
         pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing="leading")
-        use_sampler(pipe, name)
+        model.use_sampler(name)
         assert type(pipe.scheduler).__name__ == cls
         assert pipe.scheduler.config.timestep_spacing == "trailing"
         assert pipe.scheduler.config.prediction_type == "v_prediction"  # the model's own schedule is kept
 
 
 def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
-    from progrestore.infer.restore import trajectory
-
     params = _params(tmp_path)
-    settings, pipe, sampling = sampling_pipeline(params, None)
-    assert sampling == SamplingConfig(8, 6.0, 0, "dpm", True)  # restore.tiny.steps over restore.*
+    model, sampling = sampling_model(params, None)
+    pipe = model.pipe
+    assert sampling == Sampling(8, 6.0, 0, "dpm", True)  # restore.tiny.steps over restore.*
     calls = {}
     original = type(pipe).__call__
 
@@ -104,26 +106,17 @@ def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
     monkeypatch.setattr(type(pipe), "__call__", spy)
     image = np.zeros((96, 160, 3), np.uint8)
     embeds = torch.zeros(226, 32)
-    trajectory(
-        pipe,
-        image,
-        embeds,
-        embeds,
-        settings.height,
-        settings.width,
-        9,
-        SamplingConfig(2, 6.0, 0, "dpm", True),
-    )
+    restore_image(model, image, embeds, embeds, 9, Sampling(2, 6.0, 0, "dpm", True))
     assert calls["use_dynamic_cfg"] is True and calls["num_inference_steps"] == 2
     bad = _params(tmp_path)
     bad.section("restore")._values["scheduler"] = "euler"
     with pytest.raises(ParamsError, match=r"restore\.scheduler must be one of dpm, ddim"):
-        sampling_pipeline(bad, None)
+        sampling_model(bad, None)
 
 
 def test_a_cache_at_another_size_is_refused(tmp_path):
+    from progrestore.io.encoded import load_video_cache
     from progrestore.io.tensors import save_tensors
-    from progrestore.train.encode import load_video_cache
 
     path = tmp_path / "video.safetensors"
     save_tensors(
@@ -138,16 +131,9 @@ def test_a_cache_at_another_size_is_refused(tmp_path):
 def test_tiny_1_0_trains_restores_and_is_scored_off_its_native_size(tmp_path, monkeypatch):
     """Every stage of the model path through its run_* function, with tiny-1.0 at 64x128 (native 96x160):
     encode, train and restore all work at the model size, and evaluate scores the restored window only."""
-    from progrestore.data.dataset import run_degrade
     from progrestore.data.manifest import read_clip_manifest
-    from progrestore.data.prepare import run_prepare
-    from progrestore.evaluate.stage import run_evaluate
-    from progrestore.infer.stage import run_restore
     from progrestore.io.images import read_image
     from progrestore.io.video import read_video
-    from progrestore.prompts.build import run_prompts
-    from progrestore.train.encode import run_encode_text, run_encode_video
-    from progrestore.train.stage import run_train_stage
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
@@ -159,26 +145,23 @@ def test_tiny_1_0_trains_restores_and_is_scored_off_its_native_size(tmp_path, mo
     values["restore"]["tiny"] = {"steps": 2}
     values["evaluate"]["methods"] = ["identity", "model"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-    params = load_params(tmp_path / "params.yaml")
 
-    run_prepare(params)
-    run_degrade(params, "deblur")
-    run_prompts(params, "deblur")
-    run_encode_video(params, "deblur")
-    run_encode_text(params, "deblur")
+    run_stage("prepare")
+    for stage in ("degrade", "prompts", "encode_video", "encode_text"):
+        run_stage(stage, "deblur")
     with safe_open("data/encoded/deblur/video.safetensors", "pt") as cache:
         assert (cache.metadata()["height"], cache.metadata()["width"]) == ("64", "128")
         latents = cache.get_tensor(next(k for k in cache.keys() if k.startswith("latents/")))  # noqa: SIM118
     assert latents.shape == (3, 4, 8, 16)  # 9 frames -> 3 latent frames at 64x128 / 8
-    run_train_stage(params, "deblur")
+    run_stage("train", "deblur")
     record = json.loads((tmp_path / "models/deblur/train.json").read_text())
     assert "64x128" in record["profile"] and record["positional_embedding"] == "none (rotary only)"
-    run_restore(params, "deblur")
+    run_stage("restore", "deblur")
     restored = json.loads((tmp_path / "data/restored/deblur/restored.json").read_text())
     assert restored["model_size"] == [64, 128]
     # the 2:1 window of a 160x96 clip: 160x80 at y = 8
     assert restored["restored_window"] == {"x": 0, "y": 8, "width": 160, "height": 80}
-    run_evaluate(params, "deblur")
+    run_stage("evaluate", "deblur")
     report = json.loads((tmp_path / "metrics/deblur.json").read_text())
     assert {k: report["scored_region"][k] for k in ("x", "y", "width", "height")} == restored[
         "restored_window"

@@ -67,13 +67,13 @@ def deblur_lora(tmp_path_factory):
     """A LoRA trained for two steps on the tiny profile, saved as the train stage saves it."""
     from progrestore.train.loop import save_lora, train_lora
 
-    from .helpers.tiny_training import synthetic_data, tiny_config, tiny_pipeline
+    from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model
 
     folder = tmp_path_factory.mktemp("lora")
-    pipe = tiny_pipeline()
+    model = tiny_model()
     cfg = tiny_config(steps=2)
-    transformer, _ = train_lora(pipe, synthetic_data(pipe), cfg, folder / "checkpoints", "reloblur-test")
-    save_lora(transformer, cfg, folder / "deblur")
+    transformer, _ = train_lora(model, synthetic_data(model), cfg, folder / "checkpoints", "reloblur-test")
+    save_lora(model, transformer, cfg, folder / "deblur")
     return folder / "deblur"
 
 
@@ -95,18 +95,23 @@ def test_reloblur_runs_the_repositorys_methods_and_sets_the_model_beside_table_i
     rows = report["paper_table_i"]["frames"]
     assert [row["paper_lpips"] for row in rows] == list(PAPER_TABLE_I_LPIPS)
     assert [row["model_lpips"] for row in rows] == report["per_frame"]["model"]["lpips"]
-    assert report["methods"]["classical"].startswith("unsharp mask")  # what ran, not the synthetic Wiener
+    assert report["methods"]["classical"].startswith(
+        "the task's classical restorer: unsharp mask"
+    )  # not Wiener
+    assert report["restoration_task"] == "deblur"  # reloblur.task
     # the mask: identity is exact outside it up to resampling, blurred inside, so masked PSNR is far lower
     identity = report["final"]["identity"]
     assert identity["psnr_masked"] < identity["psnr"] - 3.0
     assert identity["ssim_masked"] < identity["ssim"] - 0.05
 
 
-def test_reloblur_without_a_trained_lora_stops_before_work(tmp_path, monkeypatch):
+def test_reloblur_without_a_trained_lora_stops_before_work(tmp_path, monkeypatch, capsys):
     _fixture(tmp_path / "fixture")
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
     args = ["--params", str(REPO / "params.yaml"), "reloblur", str(tmp_path / "fixture")]
     assert main(args) == 2  # models/deblur holds no LoRA here: one line, no traceback
+    assert "models/deblur/pytorch_lora_weights.safetensors not found" in capsys.readouterr().err
     assert not (tmp_path / "metrics").exists()
 
 
@@ -117,6 +122,7 @@ def test_reloblur_without_the_model_writes_per_frame_metrics(tmp_path, monkeypat
     params.write_text(
         "clip: {width: 64, height: 48, frames: 9, fps: 5, clips_per_image: 2}\n"
         "evaluate: {methods: [oracle, identity, classical]}\n"
+        "reloblur: {task: deblur}\n"
     )
     out = tmp_path / "metrics" / "reloblur.json"
     assert main(["--params", str(params), "reloblur", str(tmp_path / "fixture"), "--out", str(out)]) == 0

@@ -2,7 +2,7 @@
 
 A stage's code deps must be files (no folders, which over-cover) and equal the closure of every
 ``progrestore`` import reachable from the script, at module level or inside functions. The one
-import the source cannot show, ``degradations.get(task)`` loading the task's module by name, may add
+import the source cannot show, ``tasks.get(task)`` loading the task's module by name, may add
 the stage's own task module and what it imports; the pipeline test checks with the modules each stage really loaded
 (and the params keys it really read) that nothing else is missing.
 """
@@ -10,6 +10,7 @@ the stage's own task module and what it imports; the pipeline test checks with t
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import yaml
 from .conftest import REPO
 
 SRC = REPO / "src"
-TASK_MODULE = "src/progrestore/data/degradations/{task}.py"
+TASK_MODULE = "src/progrestore/tasks/{task}.py"
 
 
 def module_file(name: str) -> Path | None:
@@ -77,13 +78,14 @@ class StageInstance:
         return {dep for dep in self.deps if dep.startswith(("src/", "stages/"))}
 
 
-def _render(value, item: str | None):
+def _render(value, names: dict[str, str]):
+    """``value`` with dvc.yaml's ``${name}`` references (its vars and the foreach item) filled in."""
     if isinstance(value, str):
-        return value if item is None else value.replace("${item}", item)
+        return re.sub(r"\$\{(\w+)\}", lambda m: names.get(m.group(1), m.group(0)), value)
     if isinstance(value, list):
-        return [_render(v, item) for v in value]
+        return [_render(v, names) for v in value]
     if isinstance(value, dict):
-        return {_render(k, item): _render(v, item) for k, v in value.items()}
+        return {_render(k, names): _render(v, names) for k, v in value.items()}
     return value
 
 
@@ -93,9 +95,11 @@ def _names(entries: list) -> tuple[str, ...]:
 
 def stage_instances(dvc_yaml: dict, tasks: list[str]) -> list[StageInstance]:
     instances = []
+    folders = {key: value for entry in dvc_yaml.get("vars", []) for key, value in entry.items()}
     for name, stage in dvc_yaml["stages"].items():
         for item in tasks if "foreach" in stage else [None]:
-            body = _render(stage["do"] if "foreach" in stage else stage, item)
+            names = folders | ({"item": item} if item else {})
+            body = _render(stage["do"] if "foreach" in stage else stage, names)
             full = f"{name}@{item}" if item else name
             deps, params = _names(body.get("deps", [])), _names(body.get("params", []))
             instances.append(StageInstance(full, item, body["cmd"], deps, params))

@@ -202,7 +202,3 @@ class ClipSettings:
             fps=clip.integer("fps", 1, 120),
             clips_per_image=clip.integer("clips_per_image", 1, 100),
         )
-
-    def progress(self, frame_index: int) -> float:
-        """(t-1)/(T-1) for the zero-based ``frame_index``: 0 at the degraded frame, 1 at the clean one."""
-        return frame_index / (self.frames - 1)

@@ -1,16 +1,29 @@
-"""Where the pipeline's files live, relative to the repository root: named once for stages and commands."""
+"""Where the pipeline's files live. dvc.yaml's ``vars`` name every folder once and pass them to the
+stages on their command line; the commands outside DVC take their defaults from there too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-IMAGES_DIR = Path("data/images")  # prepare: <split>/<id>.png
-IMAGES_MANIFEST = "manifest.json"  # beside them: framing and source of every image
-DATASETS_DIR = Path("data/datasets")  # degrade: <task>/<split>/ in the CogVideoX finetune layout
-CLIP_MANIFEST = "manifest.jsonl"  # in each split folder: one entry per clip
-DEGRADE_SHEETS_DIR = Path("reports/degrade")
-ENCODED_DIR = Path("data/encoded")  # encode: <task>/{video,text}.safetensors
-MODELS_DIR = Path("models")  # train: <lora>/pytorch_lora_weights.safetensors
-RESTORED_DIR = Path("data/restored")  # restore: <task>/<clip>.mp4
-METRICS_DIR = Path("metrics")  # evaluate: <task>.json and <task>/ plot data (kept in git)
-EVALUATE_SHEETS_DIR = Path("reports/evaluate")
+import yaml
+
+from progrestore.errors import InputError
+
+PIPELINE_FILE = Path("dvc.yaml")
+IMAGES_MANIFEST = "manifest.json"  # in the prepared images' folder: framing and source of every image
+CLIP_MANIFEST = "manifest.jsonl"  # in each dataset split folder: one entry per clip
+
+
+def pipeline_path(name: str, pipeline_file: Path = PIPELINE_FILE) -> Path:
+    """The folder dvc.yaml's vars call ``name`` (``images``, ``models``, ``metrics``, ...)."""
+    try:
+        entries = (yaml.safe_load(Path(pipeline_file).read_text()) or {}).get("vars", [])
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(
+            f"{pipeline_file}: cannot read the pipeline's folders ({err.__class__.__name__}); "
+            "run from the repository root or give the path explicitly"
+        ) from err
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, dict) and isinstance(entry.get(name), str):
+            return Path(entry[name])
+    raise InputError(f"{pipeline_file}: its vars name no folder {name!r}; give the path explicitly")

@@ -15,20 +15,22 @@ moved into place at the end, so an interrupted run leaves no partial output.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from progrestore import tasks
 from progrestore.config import SPLITS, ClipSettings, Section
-from progrestore.data import degradations
 from progrestore.data.contact_sheet import contact_sheet
 from progrestore.data.synthesis import frame_schedule, render_clip, sample_params
+from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.atomic import STAGING, fresh_staging_dir, replace_tree, write_jsonl, write_text
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import read_video, write_video
-from progrestore.layout import CLIP_MANIFEST, DATASETS_DIR, DEGRADE_SHEETS_DIR, IMAGES_DIR, IMAGES_MANIFEST
+from progrestore.layout import CLIP_MANIFEST, IMAGES_MANIFEST
 from progrestore.parallel import ordered_map
 
 SPLIT_OUTPUTS = ("videos", "images", "videos.txt", "images.txt", CLIP_MANIFEST)
@@ -37,7 +39,7 @@ SHEET_CLIPS = 3
 
 def task_settings(params: Section, task: str) -> object:
     """Validate ``task`` against the registry, then parse its ``degrade.<task>`` block."""
-    return degradations.get(task).Settings.from_section(params.section("degrade").section(task))
+    return tasks.get(task).settings(params.section("degrade").section(task))
 
 
 @dataclass(frozen=True)
@@ -136,15 +138,25 @@ def build_task_dataset(
     return entries
 
 
-def run_degrade(
-    params: Section, task: str, images: Path = IMAGES_DIR, out: Path | None = None, sheet: Path | None = None
-) -> None:
-    """Stage ``degrade@<task>``: reads ``seed``, ``clip`` and ``degrade.<task>``."""
+def run_degrade(params: Section, task: str, images: Path, out: Path, sheet: Path) -> None:
+    """Reads ``seed``, ``clip`` and ``degrade.<task>``."""
     settings = task_settings(params, task)
     clip = ClipSettings.from_params(params)
     seed = params.integer("seed", 0)
-    out = out or DATASETS_DIR / task
-    entries = build_task_dataset(
-        task, settings, clip, seed, images, out, sheet or DEGRADE_SHEETS_DIR / f"{task}.png"
-    )
+    entries = build_task_dataset(task, settings, clip, seed, images, out, sheet)
     print(f"{task}: {len(entries)} clips -> {out}")
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=tasks.names())
+    parser.add_argument("--images", type=Path, required=True, help="the prepared images")
+    parser.add_argument("--out", type=Path, required=True, help="the task's dataset folder")
+    parser.add_argument("--sheet", type=Path, required=True, help="the contact sheet (.png)")
+
+
+DEGRADE = Stage(
+    "degrade",
+    "synthesise one task's progression clips",
+    _arguments,
+    lambda params, args: run_degrade(params, args.task, args.images, args.out, args.sheet),
+)

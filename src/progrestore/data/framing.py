@@ -44,6 +44,26 @@ def centre_window(src_w: int, src_h: int, width: int, height: int) -> tuple[int,
     return (src_w - crop_w) // 2, (src_h - crop_h) // 2, crop_w, crop_h
 
 
+def centre_crop(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Step 2: the largest centred window of ``image`` with the aspect ratio width:height, at its own size."""
+    x, y, w, h = centre_window(image.shape[1], image.shape[0], width, height)
+    return image[y : y + h, x : x + w]
+
+
+def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Steps 2 and 3: the centre window resized to ``width`` x ``height``, by area averaging when shrinking
+    and bicubic when enlarging, on OpenCV's baseline path (the same pixels on every CPU). Every place that
+    brings an image to a size (prepare, the model's input, ReLoBlur's) does it here."""
+    window = centre_crop(image, width, height)
+    if window.shape[:2] == (height, width):
+        return np.ascontiguousarray(window)
+    enlarged = window.shape[1] < width or window.shape[0] < height
+    with portable.opencv_baseline():
+        return cv2.resize(
+            window, (width, height), interpolation=cv2.INTER_CUBIC if enlarged else cv2.INTER_AREA
+        )
+
+
 def frame_image(
     image: np.ndarray, width: int, height: int, portrait: str = "band"
 ) -> tuple[np.ndarray, Framing]:
@@ -52,15 +72,7 @@ def frame_image(
     rotated = portrait == "rotate" and image.shape[0] > image.shape[1]
     if rotated:
         image = np.ascontiguousarray(np.rot90(image, k=-1))
-    src_h, src_w = image.shape[:2]
-    x0, y0, crop_w, crop_h = centre_window(src_w, src_h, width, height)
-    window = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
-    upscaled = crop_w < width or crop_h < height
-    if (crop_w, crop_h) == (width, height):
-        out = np.ascontiguousarray(window)
-    else:
-        interpolation = cv2.INTER_CUBIC if upscaled else cv2.INTER_AREA
-        with portable.opencv_baseline():  # the same pixels on every CPU
-            out = cv2.resize(window, (width, height), interpolation=interpolation)
+    x0, y0, crop_w, crop_h = centre_window(image.shape[1], image.shape[0], width, height)
     scale = round(max(width / crop_w, height / crop_h), 4)
-    return out, Framing(rotated, x0, y0, crop_w, crop_h, upscaled, scale)
+    upscaled = crop_w < width or crop_h < height
+    return fit(image, width, height), Framing(rotated, x0, y0, crop_w, crop_h, upscaled, scale)

@@ -31,3 +31,14 @@ def read_clip_manifest(split_dir: Path) -> list[dict]:
     if not entries:
         raise InputError(f"{manifest} lists no clips")
     return entries
+
+
+def read_prompts(split_dir: Path, entries: list[dict]) -> list[str]:
+    """``<split_dir>/prompt.txt``: the prompt of each clip of ``entries``, line by line."""
+    path = Path(split_dir) / "prompt.txt"
+    if not path.is_file():
+        raise InputError(f"{path} not found: run the prompts stage first")
+    prompts = path.read_text().splitlines()
+    if len(prompts) != len(entries):
+        raise InputError(f"{path} has {len(prompts)} lines for {len(entries)} clips")
+    return prompts

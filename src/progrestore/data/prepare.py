@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from progrestore import tasks
 from progrestore.config import SPLITS, Section, clip_size
-from progrestore.data import degradations
 from progrestore.data.framing import PORTRAIT_RULES, STRONG_ENLARGEMENT, frame_image
 from progrestore.data.sources import SourceItem, list_sources
+from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.atomic import check_output_dir, staged_output_dir, write_json
 from progrestore.io.images import ImageDecodeError, encode_png
-from progrestore.layout import IMAGES_DIR, IMAGES_MANIFEST
+from progrestore.layout import IMAGES_MANIFEST
 from progrestore.parallel import ordered_map
 
 
@@ -89,16 +91,15 @@ def _prepare_into(
     return manifest
 
 
-def run_prepare(params: Section, out: Path = IMAGES_DIR, overwrite: bool = True) -> None:
+def run_prepare(params: Section, out: Path, overwrite: bool = False) -> None:
     """Stage ``prepare``: reads ``clip.width``, ``clip.height``, ``data`` and ``tasks``. ``out`` must be new,
     empty or (with ``overwrite``, as the stage runs) an earlier output of prepare.
 
     ``tasks`` is checked here because DVC runs this stage first: a mistyped task then stops ``dvc repro``
     with its name, before DVC looks for the ``degrade@<task>`` module that does not exist."""
-    tasks = params.names("tasks")
-    for task in tasks:
-        if task not in degradations.TASKS:
-            raise params.fail("tasks", f"a list of known tasks ({', '.join(degradations.TASKS)})")
+    for task in params.names("tasks"):
+        if task not in tasks.names():
+            raise params.fail("tasks", f"a list of known tasks ({', '.join(tasks.names())})")
     width, height = clip_size(params)
     data = params.section("data")
     portrait = data.choice("portrait", PORTRAIT_RULES)
@@ -106,3 +107,16 @@ def run_prepare(params: Section, out: Path = IMAGES_DIR, overwrite: bool = True)
     check_output_dir(out, IMAGES_MANIFEST, overwrite)  # before the sources are listed or fetched
     manifest = prepare_images(list_sources(data), out, width, height, portrait, skip_bad, overwrite)
     print(f"prepared {len(manifest['images'])} images, skipped {len(manifest['skipped'])} -> {out}")
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier output of prepare")
+
+
+PREPARE = Stage(
+    "prepare",
+    "decode and frame the source images",
+    _arguments,
+    lambda p, a: run_prepare(p, a.out, a.overwrite),
+)

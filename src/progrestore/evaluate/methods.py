@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from progrestore.evaluate import baselines
+from progrestore import tasks
+from progrestore.config import Section
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _identity(ctx: ClipContext) -> np.ndarray:
 
 
 def _classical(ctx: ClipContext) -> np.ndarray:
-    restored = baselines.restore(ctx.task, ctx.degraded, ctx.params)
+    restored = tasks.get(ctx.task).baseline.restore(ctx.degraded, ctx.params)
     return np.repeat(restored[None], ctx.frames, axis=0)
 
 
@@ -50,14 +51,29 @@ METHODS: dict[str, tuple[Callable[[ClipContext], np.ndarray], str]] = {
     "oracle": (_oracle, "the synthetic clip itself (sanity check: ends exactly at the clean image)"),
     "identity": (_identity, "the degraded input at every frame (the floor any restorer must beat)"),
     "model": (_model, "the LoRA-fine-tuned CogVideoX I2V trajectory (restore stage); see model_profile"),
-    "classical": (
-        _classical,
-        "per-task classical restorer: " + "; ".join(f"{k}: {v}" for k, v in baselines.DESCRIPTIONS.items()),
-    ),
+    "classical": (_classical, "the task's classical restorer: {}"),
 }
 
 
-def trajectory(method: str, ctx: ClipContext) -> np.ndarray:
+def evaluated_methods(params: Section) -> list[str]:
+    """``evaluate.methods``: known methods, identity among them (the floor every score is read against)."""
+    evaluate = params.section("evaluate")
+    methods = list(evaluate.names("methods"))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or "identity" not in methods:
+        raise evaluate.fail("methods", f"a list of {', '.join(METHODS)} that includes identity")
+    return methods
+
+
+def describe(methods: list[str], task: str, blind: bool = False) -> dict[str, str]:
+    """What each of ``methods`` is, for ``task``'s reports; ``blind``: the clips' parameters are unknown
+    (real photographs), so the classical restorer runs its blind variant."""
+    baseline = tasks.get(task).baseline
+    restorer = baseline.blind_description if blind else baseline.description
+    return {m: METHODS[m][1].format(restorer) if m == "classical" else METHODS[m][1] for m in methods}
+
+
+def method_trajectory(method: str, ctx: ClipContext) -> np.ndarray:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     return METHODS[method][0](ctx)

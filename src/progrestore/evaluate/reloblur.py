@@ -3,10 +3,11 @@
 Layout: ``<root>/<split>/<scene>/<NN>/<name>_blur.png`` with ``<name>_sharp.png`` beside it; optional
 masks of the moving regions at ``<root>/masks/<split>/<scene>/<NN>/*.png`` (binarised with > 0).
 
-Methods: ``evaluate.methods`` less the oracle (no clip exists). ``model`` runs the fine-tuned model
-through the same sampling code as the restore stage (LoRA ``models/deblur`` unless told otherwise,
-the deblur task's uniform prompt), and the report puts the paper's Table I LPIPS beside its per-frame
-LPIPS. ``classical`` runs what a real photograph allows: unsharp masking, as its blur kernel is unknown.
+Methods: ``evaluate.methods`` less the oracle (no clip exists), for the restoration task
+``reloblur.task`` (params.yaml: the paper's motion-blur task). ``model`` runs the fine-tuned model through the same sampling
+code as the restore stage (the task's LoRA unless told otherwise, and its uniform prompt), and the
+report puts the paper's Table I LPIPS beside its per-frame LPIPS. ``classical`` runs the task's blind
+restorer: a real photograph's degradation parameters are unknown.
 
 Size rule (ReLoBlur frames are 2152x1436, 3:2): every method works at one size, the model's when the
 model is evaluated (so the model restores the whole window), else the clip's. The centre window of that
@@ -30,21 +31,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from progrestore import tasks
 from progrestore.config import ClipSettings, Section
-from progrestore.data.framing import centre_window
+from progrestore.data.framing import centre_crop, fit
 from progrestore.errors import InputError
-from progrestore.evaluate.baselines import DESCRIPTIONS
-from progrestore.evaluate.methods import ClipContext, trajectory
+from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import SSIM_RADIUS, FrameScorer, ssim_map, ssim_reference
 from progrestore.evaluate.report import Evaluation, write_report
 from progrestore.io.images import read_image
 
 MASKED = ("psnr_masked", "ssim_masked")
 PAPER_TABLE_I_LPIPS = (0.335, 0.330, 0.323, 0.319, 0.316, 0.318, 0.316, 0.317, 0.317)
-CLASSICAL_ON_REAL_BLUR = (
-    f"{DESCRIPTIONS['sr']}: a real photograph's blur kernel is unknown, so the synthetic evaluation's "
-    "non-blind Wiener deconvolution cannot run"
-)
 
 
 @dataclass(frozen=True)
@@ -76,12 +73,6 @@ def find_pairs(root: Path, split: str) -> list[Pair]:
     return pairs
 
 
-def _window(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The centre crop of the clip's aspect ratio at native resolution (step 2 of the framing rule)."""
-    x0, y0, crop_w, crop_h = centre_window(image.shape[1], image.shape[0], width, height)
-    return image[y0 : y0 + crop_h, x0 : x0 + crop_w]
-
-
 def masked_scores(frames: np.ndarray, sharp: np.ndarray, mask: np.ndarray) -> dict[str, list[float]]:
     inside = mask > 0
     if not inside.any():
@@ -100,6 +91,7 @@ def masked_scores(frames: np.ndarray, sharp: np.ndarray, mask: np.ndarray) -> di
 
 
 def evaluate_reloblur(
+    task: str,
     pairs: list[Pair],
     methods: list[str],
     scorer: FrameScorer,
@@ -117,17 +109,16 @@ def evaluate_reloblur(
         blur_full, sharp_full = read_image(pair.blur), read_image(pair.sharp)
         if blur_full.shape != sharp_full.shape:
             raise InputError(f"{pair.blur} and {pair.sharp} differ in size")
-        blur_window, sharp = _window(blur_full, width, height), _window(sharp_full, width, height)
-        model_input = cv2.resize(blur_window, (width, height), interpolation=cv2.INTER_AREA)
+        sharp, model_input = centre_crop(sharp_full, width, height), fit(blur_full, width, height)
         restored = model(model_input) if "model" in methods else None
-        ctx = ClipContext("deblur", model_input, frames, restored=restored)
+        ctx = ClipContext(task, model_input, frames, restored=restored)
         reference = scorer.reference(sharp)
         mask = None
         if pair.mask is not None:
-            mask = _window(cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE), width, height)
+            mask = centre_crop(cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE), width, height)
         scores = {}
         for method in methods:
-            small = trajectory(method, ctx)
+            small = method_trajectory(method, ctx)
             native = np.stack(
                 [
                     cv2.resize(f, (sharp.shape[1], sharp.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -167,34 +158,42 @@ def check_report_path(out: Path) -> None:
             )
 
 
+def reloblur_task(params: Section) -> str:
+    """``reloblur.task``: the restoration task evaluated on real blur."""
+    section = params.section("reloblur")
+    return section.choice("task", tasks.names())
+
+
 def run_reloblur(
     params: Section,
     root: Path,
     split: str,
     limit: int | None,
     out: Path,
+    task: str,
     lora_dir: Path | None,
     prompt: str | None,
 ) -> dict:
-    """``progrestore reloblur``: score ``evaluate.methods`` (less the oracle) on the pairs; write ``out``.
-
-    Reads ``clip``, ``evaluate``, and, with the model, ``model``, ``restore`` and ``prompts.uniform.deblur``.
-    """
-    from progrestore.evaluate.stage import evaluated_methods, track_evaluation
+    """``progrestore reloblur``: score ``evaluate.methods`` (less the oracle) of ``task`` on the pairs;
+    write ``out``. Reads ``clip``, ``evaluate``, and, with the model, ``model``, ``restore`` and
+    ``prompts.uniform.<task>``."""
+    from progrestore.evaluate.methods import evaluated_methods
+    from progrestore.evaluate.stage import track_evaluation
 
     clip = ClipSettings.from_params(params)
     methods = [m for m in evaluated_methods(params) if m != "oracle"]
     check_report_path(Path(out))
     if prompt is not None and not prompt.strip():
-        raise InputError("--prompt: empty; leave it out to use the deblur task's uniform prompt")
+        raise InputError(f"--prompt: empty; leave it out to use the {task} task's uniform prompt")
     pairs = find_pairs(root, split)[:limit]  # the inputs are checked before the model is built
     labels = {
         "data": f"ReLoBlur {split} ({len(pairs)} pairs) from {root}: zero-shot, real motion blur",
+        "restoration_task": task,
         "working_size": [clip.height, clip.width],
     }
     model = None
     if "model" in methods:
-        model, settings = _model_trajectories(params, lora_dir, prompt, clip.frames)
+        model, settings = _model_trajectories(params, task, lora_dir, prompt, clip.frames)
         labels |= {
             "working_size": [settings.height, settings.width],
             "model_profile": settings.label,
@@ -202,32 +201,31 @@ def run_reloblur(
         }
     height, width = labels["working_size"]
     scorer = FrameScorer()
-    summary = evaluate_reloblur(pairs, methods, scorer, width, height, clip.frames, model).summary()
+    summary = evaluate_reloblur(task, pairs, methods, scorer, width, height, clip.frames, model).summary()
     if clip.frames == len(PAPER_TABLE_I_LPIPS):
         labels["paper_table_i"] = {
             "source": "paper, Table I: per-frame LPIPS of the fine-tuned model on the ReLoBlur test set",
             "frames": paper_comparison(summary["per_frame"]),
         }
-    descriptions = {"classical": CLASSICAL_ON_REAL_BLUR}
     out = Path(out)
-    write_report("reloblur", summary, methods, labels, out, descriptions)
+    write_report("reloblur", summary, describe(methods, task, blind=True), labels, out, out.with_suffix(""))
     run_params = {"task": "reloblur", "split": split, "pairs": len(pairs), "methods": ",".join(methods)}
     run_params |= {"model_profile": labels.get("model_profile", "-")}
     track_evaluation("evaluate-reloblur", run_params, summary, [out, *out.with_suffix("").glob("*.json")])
     return summary | {key: labels.get(key) for key in ("paper_table_i", "model_profile")}
 
 
-def _model_trajectories(params: Section, lora_dir: Path | None, prompt: str | None, frames: int):
+def _model_trajectories(params: Section, task: str, lora_dir: Path | None, prompt: str | None, frames: int):
     """(function: input at the model's size -> trajectory, model settings) for the ``model`` method."""
-    from progrestore.infer.restore import sampling_pipeline, trajectory
+    from progrestore.infer.restore import restore_image, sampling_model
+    from progrestore.io.encoded import NEGATIVE_PROMPT
     from progrestore.prompts.build import PromptSettings
-    from progrestore.train.encode import NEGATIVE_PROMPT, embed_prompt
 
-    text = prompt or PromptSettings.from_section(params.section("prompts"), "deblur").uniform
-    settings, pipe, sampling = sampling_pipeline(params, lora_dir)
-    positive, negative = embed_prompt(pipe, text), embed_prompt(pipe, NEGATIVE_PROMPT)
+    text = prompt or PromptSettings.from_params(params, task).uniform
+    model, sampling = sampling_model(params, lora_dir)
+    positive, negative = model.encode_prompt(text), model.encode_prompt(NEGATIVE_PROMPT)
 
     def sample(image: np.ndarray) -> np.ndarray:
-        return trajectory(pipe, image, positive, negative, settings.height, settings.width, frames, sampling)
+        return restore_image(model, image, positive, negative, frames, sampling)
 
-    return sample, settings
+    return sample, model.settings

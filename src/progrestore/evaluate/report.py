@@ -1,7 +1,7 @@
 """Stage ``evaluate``: score every method's trajectory per frame and write metrics, plot data and sheets.
 
 ``metrics/<task>.json`` holds, per method, the per-frame means over the val clips, the final-frame
-means, the clip count, the protocol and the LPIPS weights' identity. ``metrics/<task>/<metric>.json``
+means, the clip count, the protocol and the LPIPS weights' identity. ``metrics/per_frame/<task>/<metric>.json``
 has one row per frame and one column per method (DVC overlays the columns); a PSNR of inf (a frame equal
 to the clean image) is written as null there, since plots cannot draw it. ``metrics/<task>/clips.json``
 has every clip's final-frame values.
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from progrestore.data.contact_sheet import contact_sheet
 from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
-from progrestore.evaluate.methods import METHODS, ClipContext, trajectory
+from progrestore.evaluate.methods import ClipContext, method_trajectory
 from progrestore.evaluate.metrics import FrameScorer, Lpips
 from progrestore.evaluate.protocol import METRICS, PROTOCOL
 from progrestore.io.atomic import atomic_path, write_json
@@ -85,7 +85,7 @@ def score_methods(
 
     The methods see the whole frame; only the scoring is restricted to the window.
     """
-    trajectories = {method: trajectory(method, ctx) for method in methods}
+    trajectories = {method: method_trajectory(method, ctx) for method in methods}
     if window is not None:
         trajectories = {m: window.crop(frames) for m, frames in trajectories.items()}
     return {m: scorer.score(frames, reference) for m, frames in trajectories.items()}, trajectories
@@ -137,33 +137,23 @@ def plot_rows(curves: dict[str, dict[str, list[float]]], metric: str) -> list[di
 
 
 def write_report(
-    task: str,
-    summary: dict,
-    methods: list[str],
-    labels: dict,
-    metrics_path: Path,
-    descriptions: dict[str, str] | None = None,
+    task: str, summary: dict, methods: dict[str, str], labels: dict, metrics_path: Path, curves_dir: Path
 ) -> None:
-    """``metrics_path`` (e.g. metrics/sr.json) and the folder of the same name without the suffix.
-
-    ``descriptions`` replaces a method's registered description where it ran otherwise (ReLoBlur)."""
+    """``metrics_path`` (the summary), ``clips.json`` in the folder of its name without the suffix, and
+    one plot-data file per metric in ``curves_dir``; ``methods`` says what each scored method is."""
     metrics_path = Path(metrics_path)
-    described = {m: METHODS[m][1] for m in methods} | {
-        m: text for m, text in (descriptions or {}).items() if m in methods
-    }
     report = {
         "task": task,
         **labels,
-        "methods": described,
+        "methods": methods,
         "protocol": PROTOCOL,
         "lpips_weights_sha256": Lpips.weights_id,
         **{key: value for key, value in summary.items() if key != "per_clip"},
     }
     write_json(metrics_path, report)
-    details = metrics_path.with_suffix("")
     for metric in METRICS:
-        write_json(details / f"{metric}.json", plot_rows(summary["per_frame"], metric))
-    write_json(details / "clips.json", summary["per_clip"])
+        write_json(Path(curves_dir) / f"{metric}.json", plot_rows(summary["per_frame"], metric))
+    write_json(metrics_path.with_suffix("") / "clips.json", summary["per_clip"])
 
 
 def write_sheet(rows: list, path: Path) -> None:

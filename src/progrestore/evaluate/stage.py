@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-from progrestore import tracking
+from progrestore import tasks, tracking
 from progrestore.config import Section
-from progrestore.data import degradations
 from progrestore.data.sources import SOURCES
+from progrestore.entry import Stage
 from progrestore.errors import InputError
-from progrestore.evaluate.methods import METHODS
+from progrestore.evaluate.methods import describe, evaluated_methods
 from progrestore.evaluate.metrics import FrameScorer
 from progrestore.evaluate.report import Window, evaluate_dataset, write_curves, write_report, write_sheet
-from progrestore.layout import DATASETS_DIR, EVALUATE_SHEETS_DIR, METRICS_DIR, RESTORED_DIR
 
 DATA_LABELS = {
     "sample": "embedded sample: scikit-image photographs upscaled to the clip size (a pipeline check, not a benchmark)",
     "div2k": "DIV2K validation images 0801-0900",
     "folder": "images from data.folder.path",
 }
-
-
-def evaluated_methods(params: Section) -> list[str]:
-    evaluate = params.section("evaluate")
-    methods = list(evaluate.names("methods"))
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or "identity" not in methods:
-        raise evaluate.fail("methods", f"a list of {', '.join(METHODS)} that includes identity")
-    return methods
 
 
 def track_evaluation(name: str, params: dict, summary: dict, artifacts: list[Path]) -> None:
@@ -44,22 +35,37 @@ def track_evaluation(name: str, params: dict, summary: dict, artifacts: list[Pat
         tracking.log_artifacts(artifacts)
 
 
-def run_evaluate(params: Section, task: str) -> None:
-    """Reads ``evaluate`` and ``data.source``; the model method reads the restore stage's trajectories."""
-    degradations.check(task)
+def restored_record(restored: Path, task: str) -> dict:
+    """The restore stage's record of what the model ran and which window of the frames it restored."""
+    meta_path = Path(restored) / "restored.json"
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path} not found: run the restore stage first (dvc repro restore@{task})")
+    meta = json.loads(meta_path.read_text())
+    if "restored_window" not in meta:
+        raise InputError(
+            f"{meta_path} comes from an older restore stage: run it again (dvc repro restore@{task})"
+        )
+    return meta
+
+
+def run_evaluate(
+    params: Section,
+    task: str,
+    dataset: Path,
+    restored: Path,
+    metrics: Path,
+    curves: Path,
+    sheets: Path,
+) -> None:
+    """Score ``<dataset>/val`` (and the trajectories in ``restored``, for the model method); write the
+    summary ``metrics`` (``<name>.json``, clips in the folder ``<name>/``), per-frame plot data in
+    ``curves/`` and ``<sheets>/<task>.png``, ``<task>_curves.png``. Reads ``evaluate`` and ``data.source``."""
+    tasks.check(task)
     methods = evaluated_methods(params)
     source = params.section("data").choice("source", SOURCES)
-    restored = RESTORED_DIR / task
     labels, display, window = {"data": DATA_LABELS[source]}, {}, None
     if "model" in methods:
-        meta_path = restored / "restored.json"
-        if not meta_path.is_file():
-            raise InputError(f"{meta_path} not found: run the restore stage first (dvc repro restore@{task})")
-        meta = json.loads(meta_path.read_text())
-        if "restored_window" not in meta:
-            raise InputError(
-                f"{meta_path} comes from an older restore stage: run it again (dvc repro restore@{task})"
-            )
+        meta = restored_record(restored, task)
         labels |= {"model_profile": meta["label"], "profile": meta["profile"]}
         display["model"] = f"model [{meta['label']}]"  # the tiny random model is labelled wherever it appears
         window = Window(**meta["restored_window"])
@@ -69,15 +75,13 @@ def run_evaluate(params: Section, task: str) -> None:
             "frame as the input; every method is scored inside that window only",
         }
     scorer = FrameScorer()
-    val = DATASETS_DIR / task / "val"
+    val = Path(dataset) / "val"
     evaluation, sheet_rows = evaluate_dataset(task, val, methods, scorer, restored, display, window)
     summary = evaluation.summary()
-    metrics_path = METRICS_DIR / f"{task}.json"
-    sheet = EVALUATE_SHEETS_DIR / f"{task}.png"
-    write_report(task, summary, methods, labels, metrics_path)
+    sheet, curves_png = Path(sheets) / f"{task}.png", Path(sheets) / f"{task}_curves.png"
+    write_report(task, summary, describe(methods, task), labels, metrics, curves)
     write_sheet(sheet_rows, sheet)
-    curves = EVALUATE_SHEETS_DIR / f"{task}_curves.png"
-    write_curves(task, summary["per_frame"], DATA_LABELS[source], curves, display)
+    write_curves(task, summary["per_frame"], DATA_LABELS[source], curves_png, display)
     run_params = {
         "task": task,
         "methods": ",".join(methods),
@@ -85,8 +89,28 @@ def run_evaluate(params: Section, task: str) -> None:
         "clips": summary["clips"],
     }
     run_params |= {"model_profile": labels.get("model_profile", "-")}
-    artifacts = [metrics_path, sheet, curves, *metrics_path.with_suffix("").glob("*.json")]
+    clips = Path(metrics).with_suffix("") / "clips.json"
+    artifacts = [Path(metrics), clips, sheet, curves_png, *Path(curves).glob("*.json")]
     track_evaluation(f"evaluate-{task}", run_params, summary, artifacts)
     for method in methods:
         final = summary["final"][method]
         print(f"{task} {display.get(method, method)}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=tasks.names())
+    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
+    parser.add_argument("--restored", type=Path, required=True, help="the restore stage's trajectories")
+    parser.add_argument("--metrics", type=Path, required=True, help="the summary (.json)")
+    parser.add_argument("--curves", type=Path, required=True, help="the folder of per-frame plot data")
+    parser.add_argument(
+        "--sheets", type=Path, required=True, help="the folder of the contact sheet and curves"
+    )
+
+
+EVALUATE = Stage(
+    "evaluate",
+    "score every method per frame on one task's val clips",
+    _arguments,
+    lambda p, a: run_evaluate(p, a.task, a.dataset, a.restored, a.metrics, a.curves, a.sheets),
+)

@@ -7,12 +7,12 @@ from pathlib import Path
 from progrestore.config import ClipSettings, Section
 from progrestore.data.contact_sheet import contact_sheet
 from progrestore.errors import InputError
-from progrestore.infer.restore import sampling_pipeline, trajectory
+from progrestore.infer.restore import restore_image, sampling_model
 from progrestore.io.atomic import check_output_dir, staged_output_dir, write_json
+from progrestore.io.encoded import NEGATIVE_PROMPT
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.prompts.build import PromptSettings
-from progrestore.train.encode import NEGATIVE_PROMPT, embed_prompt
 
 RECORD = "restore.json"  # written last: marks a folder as this command's output
 
@@ -31,26 +31,17 @@ def run_restore_image(
     clip = ClipSettings.from_params(params)
     if prompt is not None and not prompt.strip():
         raise InputError("--prompt: empty; leave it out to use the task's uniform prompt")
-    text = prompt or PromptSettings.from_section(params.section("prompts"), task).uniform
+    text = prompt or PromptSettings.from_params(params, task).uniform
     check_output_dir(out_dir, RECORD, overwrite)  # the inputs and the output are checked before the model
     image = read_image(image_path)
-    settings, pipe, sampling = sampling_pipeline(params, lora_dir)
-    embeds = {value: embed_prompt(pipe, value) for value in (text, NEGATIVE_PROMPT)}
-    frames = trajectory(
-        pipe,
-        image,
-        embeds[text],
-        embeds[NEGATIVE_PROMPT],
-        settings.height,
-        settings.width,
-        clip.frames,
-        sampling,
-    )
+    model, sampling = sampling_model(params, lora_dir)
+    positive, negative = model.encode_prompt(text), model.encode_prompt(NEGATIVE_PROMPT)
+    frames = restore_image(model, image, positive, negative, clip.frames, sampling)
     with staged_output_dir(out_dir, RECORD, overwrite) as staging:
         write_video(staging / "trajectory.mp4", frames, clip.fps)
         write_png(staging / "restored.png", frames[-1])
-        label = f"{task} {Path(image_path).name} ({settings.label})"
+        label = f"{task} {Path(image_path).name} ({model.settings.label})"
         write_png(staging / "strip.png", contact_sheet([(label, frames)]))
-        record = {"image": str(image_path), "task": task, "prompt": text, "profile": settings.label}
+        record = {"image": str(image_path), "task": task, "prompt": text, "profile": model.settings.label}
         write_json(staging / RECORD, record)
     return Path(out_dir)

@@ -1,2 +1,2 @@
-"""CogVideoX image-to-video: model profiles, building/loading, and the image conditioning shared by
-training and inference."""
+"""Backbones: the ``model`` settings, the profiles, one :class:`ModelSpecification` per family, and
+bringing frames to the model's size and back."""

@@ -11,16 +11,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from progrestore.data.framing import centre_window
+from progrestore.data.framing import centre_window, fit
 
 
 def to_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    x, y, w, h = centre_window(image.shape[1], image.shape[0], width, height)
-    window = image[y : y + h, x : x + w]
-    if window.shape[:2] == (height, width):
-        return np.ascontiguousarray(window)
-    interpolation = cv2.INTER_AREA if w >= width else cv2.INTER_CUBIC
-    return cv2.resize(window, (width, height), interpolation=interpolation)
+    return fit(image, width, height)
 
 
 def from_model(frames: np.ndarray, original: np.ndarray) -> np.ndarray:

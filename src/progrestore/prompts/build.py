@@ -14,6 +14,7 @@ refinements by caption + refiner settings + task theme, in ``<cache>/prompts``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
 import unicodedata
@@ -24,14 +25,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from progrestore import tasks
 from progrestore.config import SPLITS, Section
-from progrestore.data import degradations
 from progrestore.data.manifest import read_clip_manifest
+from progrestore.entry import Stage
 from progrestore.errors import InputError, ParamsError
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
 from progrestore.io.images import read_image
-from progrestore.layout import CLIP_MANIFEST, DATASETS_DIR, IMAGES_DIR
+from progrestore.layout import CLIP_MANIFEST
+from progrestore.model.profiles import profile_from_params
 from progrestore.prompts.captioners import HeuristicCaptioner, LlavaCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, TemplateRefiner
 from progrestore.prompts.validation import problem
@@ -46,14 +49,18 @@ class PromptSettings:
     captioner: object
     refiner: object
     concurrency: int
+    budget: int  # the text encoder's sequence length
 
     @classmethod
-    def from_section(cls, section: Section, task: str) -> PromptSettings:
+    def from_params(cls, params: Section, task: str) -> PromptSettings:
+        """``prompts`` for ``task``, with the budget of ``model.profile``'s text encoder."""
+        budget = profile_from_params(params.section("model")).text_tokens
+        section = params.section("prompts")
         strategy = section.choice("strategy", STRATEGIES)
         uniform = section.section("uniform")
         text = uniform.text(task)
-        if problem(text, task) is not None:
-            raise uniform.fail(task, f"a valid {task} prompt ({problem(text, task)})")
+        if problem(text, task, budget) is not None:
+            raise uniform.fail(task, f"a valid {task} prompt ({problem(text, task, budget)})")
         kind = section.choice("captioner", ("heuristic", "llava"))
         if kind == "llava":
             llava = section.section("llava")
@@ -75,6 +82,7 @@ class PromptSettings:
                 api.text("base_url"),
                 api.text("model"),
                 key_name,
+                budget,
                 api.number("timeout_s", 0.1, 600),
                 api.integer("retries", 0, 20),
                 api.number("backoff_s", 0.0, 60),
@@ -83,7 +91,7 @@ class PromptSettings:
             concurrency = api.integer("concurrency", 1, 64)
         else:
             refiner = TemplateRefiner()
-        return cls(strategy, text, captioner, refiner, concurrency)
+        return cls(strategy, text, captioner, refiner, concurrency, budget)
 
 
 def sanitise_caption(text: str) -> str:
@@ -106,92 +114,128 @@ def _map(fn: Callable, items: list, workers: int, desc: str) -> list:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit="item"))
 
 
+def caption_images(
+    images: dict[tuple[str, str], str], images_dir: Path, captioner, cache: JsonCache
+) -> tuple[dict[tuple[str, str], str], int]:
+    """The caption of every (split, image id) -> sha256 in ``images``, from the cache or the captioner;
+    returns the captions and how many were new."""
+    keys = {img: cache_key(sha, captioner.settings_key()) for img, sha in images.items()}
+    captions = {img: (cache.get(k) or {}).get("caption") for img, k in keys.items()}
+    missing = [img for img, caption in captions.items() if caption is None]
+    if missing:
+        pixels = [read_image(Path(images_dir) / split / f"{image_id}.png") for split, image_id in missing]
+        for img, caption in zip(missing, captioner.caption(pixels), strict=True):
+            captions[img] = sanitise_caption(caption)
+            cache.put(keys[img], {"caption": captions[img], "captioner": captioner.settings_key()})
+    return captions, len(missing)
+
+
+def refine_captions(
+    captions: list[str], task: str, refiner, cache: JsonCache, concurrency: int
+) -> tuple[dict[str, dict], list[str]]:
+    """Each distinct caption's refined prompt (and whether the template replaced a bad reply), from the
+    cache or the refiner; returns them and the captions refined now."""
+    unique = sorted(set(captions))
+    keys = {c: cache_key(c, refiner.settings_key(task), task) for c in unique}
+    refined: dict[str, dict] = {c: cache.get(keys[c]) for c in unique}
+
+    def refine(caption: str) -> None:
+        prompt, replaced = refiner.refine(caption, task)
+        refined[caption] = {"prompt": prompt, "replaced_by_template": replaced}
+        cache.put(keys[caption], refined[caption])
+
+    todo = [c for c in unique if refined[c] is None]
+    _map(refine, todo, concurrency, f"refine {task}")
+    return refined, todo
+
+
+def prompt_record(entry: dict, caption: str, refinement: dict, settings: PromptSettings) -> dict:
+    """One line of prompts.jsonl: the clip, both prompts, the chosen one and where they came from."""
+    scene, captioner = refinement["prompt"], settings.captioner
+    chosen = settings.uniform if settings.strategy == "uniform" else scene
+    return {
+        "clip_id": entry["clip_id"],
+        "image_id": entry["image_id"],
+        "strategy": settings.strategy,
+        "prompt": chosen,
+        "sha256": hashlib.sha256(chosen.encode()).hexdigest(),
+        "uniform_prompt": settings.uniform,
+        "scene_prompt": scene,
+        "caption": caption,
+        "captioner": captioner.name,
+        "captioner_model": getattr(captioner, "model_id", getattr(captioner, "model", "")),
+        "refiner": settings.refiner.name,
+        "refiner_model": settings.refiner.model,
+        "replaced_by_template": refinement["replaced_by_template"],
+    }
+
+
+def write_prompt_files(folder: Path, records: list[dict]) -> None:
+    write_text(folder / "prompt_uniform.txt", "".join(r["uniform_prompt"] + "\n" for r in records))
+    write_text(folder / "prompt_scene.txt", "".join(r["scene_prompt"] + "\n" for r in records))
+    write_text(folder / "prompt.txt", "".join(r["prompt"] + "\n" for r in records))
+    write_jsonl(folder / "prompts.jsonl", records)
+
+
 def build_prompts(
     task: str, dataset_dir: Path, images_dir: Path, settings: PromptSettings, cache_root: Path | None = None
 ) -> dict:
     """Write every split's prompt files for ``task``; returns counts for the log."""
     settings.refiner.check()  # before any captioning or request
     cache_root = Path(cache_root or cache_dir() / "prompts")
-    captions_cache, refinements_cache = (
-        JsonCache(cache_root / "captions"),
-        JsonCache(cache_root / "refinements"),
-    )
     splits = {split: _read_split(Path(dataset_dir) / split) for split in SPLITS}
     images = {(e["split"], e["image_id"]): e["source_sha256"] for rows in splits.values() for e in rows}
-
-    captioner = settings.captioner
-    caption_keys = {img: cache_key(sha, captioner.settings_key()) for img, sha in images.items()}
-    captions = {img: (captions_cache.get(k) or {}).get("caption") for img, k in caption_keys.items()}
-    missing = [img for img, caption in captions.items() if caption is None]
-    if missing:
-        pixels = [read_image(Path(images_dir) / split / f"{image_id}.png") for split, image_id in missing]
-        for img, caption in zip(missing, captioner.caption(pixels), strict=True):
-            captions[img] = sanitise_caption(caption)
-            captions_cache.put(
-                caption_keys[img], {"caption": captions[img], "captioner": captioner.settings_key()}
-            )
-
-    refiner = settings.refiner
-    unique = sorted(set(captions.values()))
-    keys = {c: cache_key(c, refiner.settings_key(task), task) for c in unique}
-    refined: dict[str, dict] = {c: refinements_cache.get(keys[c]) for c in unique}
-
-    def refine(caption: str) -> None:
-        prompt, replaced = refiner.refine(caption, task)
-        refined[caption] = {"prompt": prompt, "replaced_by_template": replaced}
-        refinements_cache.put(keys[caption], refined[caption])
-
-    todo = [c for c in unique if refined[c] is None]
-    _map(refine, todo, settings.concurrency, f"refine {task}")
-
-    uniform = settings.uniform
+    captions, new_captions = caption_images(
+        images, images_dir, settings.captioner, JsonCache(cache_root / "captions")
+    )
+    refined, todo = refine_captions(
+        list(captions.values()),
+        task,
+        settings.refiner,
+        JsonCache(cache_root / "refinements"),
+        settings.concurrency,
+    )
     for split, rows in splits.items():
-        folder = Path(dataset_dir) / split
         records = []
         for e in rows:
             caption = captions[(e["split"], e["image_id"])]
-            scene = refined[caption]["prompt"]
-            if problem(scene, task) is not None:
+            why = problem(refined[caption]["prompt"], task, settings.budget)
+            if why is not None:
                 raise InputError(
-                    f"{task} {e['clip_id']}: the scene prompt is invalid ({problem(scene, task)}): {scene!r}"
+                    f"{task} {e['clip_id']}: the scene prompt is invalid ({why}): {refined[caption]['prompt']!r}"
                 )
-            chosen = uniform if settings.strategy == "uniform" else scene
-            records.append(
-                {
-                    "clip_id": e["clip_id"],
-                    "image_id": e["image_id"],
-                    "strategy": settings.strategy,
-                    "prompt": chosen,
-                    "sha256": hashlib.sha256(chosen.encode()).hexdigest(),
-                    "uniform_prompt": uniform,
-                    "scene_prompt": scene,
-                    "caption": caption,
-                    "captioner": captioner.name,
-                    "captioner_model": getattr(captioner, "model_id", getattr(captioner, "model", "")),
-                    "refiner": refiner.name,
-                    "refiner_model": refiner.model,
-                    "replaced_by_template": refined[caption]["replaced_by_template"],
-                }
-            )
-        write_text(folder / "prompt_uniform.txt", "".join(uniform + "\n" for _ in records))
-        write_text(folder / "prompt_scene.txt", "".join(r["scene_prompt"] + "\n" for r in records))
-        write_text(folder / "prompt.txt", "".join(r["prompt"] + "\n" for r in records))
-        write_jsonl(folder / "prompts.jsonl", records)
+            records.append(prompt_record(e, caption, refined[caption], settings))
+        write_prompt_files(Path(dataset_dir) / split, records)
     return {
         "clips": sum(len(rows) for rows in splits.values()),
-        "captions_new": len(missing),
-        "captions_cached": len(images) - len(missing),
+        "captions_new": new_captions,
+        "captions_cached": len(images) - new_captions,
         "refinements_new": len(todo),
-        "refinements_cached": len(unique) - len(todo),
+        "refinements_cached": len(refined) - len(todo),
         "replaced_by_template": sum(refined[c]["replaced_by_template"] for c in todo),
     }
 
 
-def run_prompts(params: Section, task: str) -> None:
-    """Stage ``prompts@<task>``: reads ``prompts.*``, of ``prompts.uniform`` only the task's prompt."""
-    settings = PromptSettings.from_section(params.section("prompts"), degradations.check(task))
-    counts = build_prompts(task, DATASETS_DIR / task, IMAGES_DIR, settings)
+def run_prompts(params: Section, task: str, dataset: Path, images: Path) -> None:
+    """Reads ``prompts.*`` (of ``prompts.uniform`` only the task's prompt) and ``model.profile`` (its text
+    encoder's budget)."""
+    settings = PromptSettings.from_params(params, tasks.check(task))
+    counts = build_prompts(task, dataset, images, settings)
     print(
         f"{task} prompts ({settings.strategy} -> prompt.txt): "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
     )
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=tasks.names())
+    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder")
+    parser.add_argument("--images", type=Path, required=True, help="the prepared clean images")
+
+
+PROMPTS = Stage(
+    "prompts",
+    "write one task's uniform and scene prompt files",
+    _arguments,
+    lambda params, args: run_prompts(params, args.task, args.dataset, args.images),
+)

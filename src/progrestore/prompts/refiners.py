@@ -21,10 +21,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from progrestore import tasks
 from progrestore.errors import ProgrestoreError
-from progrestore.prompts.themes import STATIC_SUFFIX, theme
 from progrestore.prompts.validation import clean_reply, problem
 
+STATIC_SUFFIX = "Nothing moves. Static image."  # what every prompt ends with: the clip shows no motion
 INSTRUCTION = (
     "You write prompts for an image-to-video model that shows an image being restored. Given a caption "
     "of the scene and the restoration, answer with exactly one sentence (at most 40 words) that names the "
@@ -43,7 +44,7 @@ class TemplateRefiner:
     model = "template-v2"
 
     def settings_key(self, task: str) -> str:
-        return f"{self.name}/{self.model}/{theme(task).clause}"
+        return f"{self.name}/{self.model}/{tasks.get(task).theme.clause}"
 
     def check(self) -> None:
         """Nothing to check: the template needs no service."""
@@ -52,7 +53,7 @@ class TemplateRefiner:
         """(prompt, replaced_by_template) — the template is never a replacement of itself."""
         scene = caption.strip().rstrip(".").strip() or "The scene"
         joint = ", " if "," in scene else " "  # "A dim scene, full of detail, gradually brightens ..."
-        return f"{scene}{joint}{theme(task).clause}. {STATIC_SUFFIX}", False
+        return f"{scene}{joint}{tasks.get(task).theme.clause}. {STATIC_SUFFIX}", False
 
 
 @dataclass
@@ -60,6 +61,7 @@ class OpenAIRefiner:
     base_url: str
     model: str
     api_key_env: str
+    budget: int  # the text encoder's sequence length: a longer reply is refused
     timeout_s: float = 30.0
     retries: int = 4
     backoff_s: float = 0.5
@@ -75,7 +77,7 @@ class OpenAIRefiner:
             )
 
     def settings_key(self, task: str) -> str:
-        return f"{self.name}/{self.base_url}/{self.model}/{self.temperature}/{INSTRUCTION}/{theme(task).description}"
+        return f"{self.name}/{self.base_url}/{self.model}/{self.temperature}/{INSTRUCTION}/{tasks.get(task).theme.description}"
 
     def _request(self, caption: str, task: str) -> urllib.request.Request:
         body = {
@@ -84,7 +86,10 @@ class OpenAIRefiner:
             "max_tokens": 120,
             "messages": [
                 {"role": "system", "content": INSTRUCTION},
-                {"role": "user", "content": f"Restoration: {theme(task).description}.\nCaption: {caption}"},
+                {
+                    "role": "user",
+                    "content": f"Restoration: {tasks.get(task).theme.description}.\nCaption: {caption}",
+                },
             ],
         }
         headers = {"Content-Type": "application/json"}
@@ -125,9 +130,10 @@ class OpenAIRefiner:
             except (ValueError, KeyError, IndexError, TypeError):
                 last_error = "a reply that is not a chat completion"
                 continue
-            if problem(reply, task) is None:
+            why = problem(reply, task, self.budget)
+            if why is None:
                 return reply, False
-            last_error = f"an invalid prompt ({problem(reply, task)})"
+            last_error = f"an invalid prompt ({why})"
         if last_error.startswith(("a reply", "an invalid")):
             return TemplateRefiner().refine(caption, task)[0], True
         raise RefinerUnavailable(

@@ -1,8 +1,9 @@
 """What any backend returns is checked before it is written.
 
 A prompt must be one line of printable text, carry its task's theme, and fit the text encoder's budget
-of 226 T5 tokens. Without the T5 tokenizer at hand the count is a conservative estimate: every word
-and punctuation mark counted 1.5 times (T5's SentencePiece splits English at about 1.3 pieces a word).
+(the model profile's ``text_tokens``: 226 T5 tokens for CogVideoX). Without the tokenizer at hand the
+count is a conservative estimate: every word and punctuation mark counted 1.5 times (T5's SentencePiece
+splits English at about 1.3 pieces a word).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import math
 import re
 import unicodedata
 
-from progrestore.prompts.themes import theme
-
-T5_BUDGET = 226
+from progrestore import tasks
 
 
 def estimate_tokens(text: str) -> int:
@@ -25,7 +24,7 @@ def clean_reply(text: str) -> str:
     return text.strip().strip('"').strip("'").strip()
 
 
-def problem(text: str, task: str, budget: int = T5_BUDGET) -> str | None:
+def problem(text: str, task: str, budget: int) -> str | None:
     """Why ``text`` is not an acceptable prompt for ``task``, or None when it is."""
     if not text or not text.strip():
         return "empty"
@@ -34,7 +33,7 @@ def problem(text: str, task: str, budget: int = T5_BUDGET) -> str | None:
     if any(unicodedata.category(ch).startswith("C") for ch in text):
         return "control characters"
     if estimate_tokens(text) > budget:
-        return f"too long (about {estimate_tokens(text)} T5 tokens > {budget})"
-    if not theme(task).carried_by(text):
-        return f"does not carry the {task} theme ({', '.join(theme(task).keywords)})"
+        return f"too long (about {estimate_tokens(text)} tokens > {budget})"
+    if not tasks.get(task).theme.carried_by(text):
+        return f"does not carry the {task} theme ({', '.join(tasks.get(task).theme.keywords)})"
     return None

@@ -1,11 +1,10 @@
-"""LoRA fine-tuning of the CogVideoX I2V transformer with peft, run through accelerate.
+"""LoRA fine-tuning of a backbone's denoiser with peft, run through accelerate.
 
 Every random draw of step s (clip order, timestep, noise, pixel noise of the conditioning image, image
 dropout) comes from a generator seeded by (seed, s, process rank), so a run killed after a checkpoint and
 resumed takes exactly the steps it would have taken: resume restores the LoRA weights, optimizer and
 learning-rate state (``accelerator.save_state``, LoRA weights only) and the per-step log so far, so that the run's record
-describes every step, as an uninterrupted run's does. Loss: the v-prediction written as x0 with weight
-1/(1 - alpha_bar_t), as the official trainer and diffusers' example do (equal to MSE on v).
+describes every step, as an uninterrupted run's does. The loss is the model specification's.
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers.utils.torch_utils import randn_tensor
 
 from progrestore.config import Section
 from progrestore.io.atomic import write_json
 from progrestore.io.tensors import canonicalise
-from progrestore.model.conditioning import image_latents, model_extras, pad_video_latents
+from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
 
 CHECKPOINT_PREFIX = "checkpoint-"
 
@@ -125,40 +123,18 @@ def peak_memory_mb() -> float:
 
 
 def loss_for_step(
-    pipe, transformer, data: TrainData, cfg: TrainConfig, step: int, rank: int, world: int
+    model: ModelSpecification, denoiser, data: TrainData, cfg: TrainConfig, step: int, rank: int, world: int
 ) -> torch.Tensor:
-    device, dtype = pipe.vae.device, pipe.vae.dtype
+    """The loss of this process's clip at ``step``, every draw from the step's generator."""
     clip_id = clip_for_step(data, cfg.seed, step, rank, world)
-    generator = step_generator(cfg.seed, step, rank)
-    p_t = (
-        pipe.transformer.config.patch_size_t
-    )  # ``transformer`` may be wrapped (DDP); the config is the pipeline's
-    latents = pad_video_latents(data.latents[clip_id][None].to(device, dtype), p_t)
-    image = (data.first_frames[clip_id][None].to(device, dtype) / 127.5) - 1.0
-    sigma = torch.exp(torch.normal(-3.0, 0.5, (1,), generator=generator)).to(device, dtype)
-    with torch.no_grad():
-        conditioning = image_latents(pipe.vae, image, data.num_frames, p_t, generator, noise_sigma=sigma)
-    if torch.rand((), generator=generator).item() < cfg.image_dropout:
-        conditioning = torch.zeros_like(conditioning)
-    timestep = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (1,), generator=generator).to(
-        device
+    return model.training_loss(
+        denoiser,
+        data.latents[clip_id],
+        data.first_frames[clip_id],
+        data.prompt_embeds[clip_id],
+        step_generator(cfg.seed, step, rank),
+        cfg.image_dropout,
     )
-    noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
-    noisy = pipe.scheduler.add_noise(latents, noise, timestep)
-    height, width = image.shape[-2:]
-    rotary = pipe._prepare_rotary_positional_embeddings(height, width, latents.shape[1], device)
-    prediction = transformer(
-        hidden_states=torch.cat([noisy, conditioning], dim=2),
-        encoder_hidden_states=data.prompt_embeds[clip_id][None].to(device, dtype),
-        timestep=timestep,
-        ofs=model_extras(pipe.transformer, latents),
-        image_rotary_emb=rotary,
-        return_dict=False,
-    )[0]
-    predicted_x0 = pipe.scheduler.get_velocity(prediction, noisy, timestep)
-    alphas = pipe.scheduler.alphas_cumprod.to(device)[timestep]
-    weights = (1.0 / (1.0 - alphas)).view(-1, 1, 1, 1, 1)
-    return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
 
 
 def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | None:
@@ -195,34 +171,34 @@ def lora_only_checkpoints(accelerator) -> None:
     accelerator.register_load_state_pre_hook(load)
 
 
-def train_lora(
-    pipe,
-    data: TrainData,
-    cfg: TrainConfig,
-    checkpoints: Path,
-    fingerprint: str,
-    stop_after: int | None = None,
-    on_step=None,
-) -> tuple[object, TrainResult]:
-    """Train; returns the (unwrapped) transformer with its LoRA adapter and the per-step logs.
+@dataclass
+class Training:
+    """What the loop steps: accelerate's objects around the denoiser, its LoRA parameters."""
 
-    ``stop_after`` ends the run early (after checkpointing), as a kill would: used to test resume.
-    """
+    accelerator: object
+    denoiser: torch.nn.Module  # prepared (possibly wrapped for DDP)
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    trainable: list[torch.nn.Parameter]
+
+
+def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
+    """The LoRA adapter on the frozen denoiser, AdamW and the warmup schedule, prepared by accelerate."""
     from accelerate import Accelerator
     from diffusers.optimization import get_scheduler
 
     gpu = torch.cuda.is_available()
     # cpu=True lets several CPU processes (torchrun / accelerate launch) form a gloo group
     accelerator = Accelerator(mixed_precision="bf16" if gpu else "no", cpu=not gpu)
-    transformer = pipe.transformer
-    transformer.requires_grad_(False)
+    denoiser = model.denoiser
+    denoiser.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):  # LoRA A matrices start random: from train.seed, not a global RNG
         torch.manual_seed(cfg.seed)
-        transformer.add_adapter(cfg.lora_config())
+        denoiser.add_adapter(cfg.lora_config())
     if cfg.gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
-    transformer.train()
-    trainable = [p for p in transformer.parameters() if p.requires_grad]
+        denoiser.enable_gradient_checkpointing()
+    denoiser.train()
+    trainable = [p for p in denoiser.parameters() if p.requires_grad]
     for p in trainable:
         p.data = p.data.float()  # LoRA weights train in fp32 even when the base model is bf16
     optimizer = torch.optim.AdamW(
@@ -233,61 +209,92 @@ def train_lora(
     lr_scheduler = get_scheduler(
         "constant_with_warmup", optimizer, num_warmup_steps=cfg.warmup_steps * accelerator.num_processes
     )
-    model, optimizer, lr_scheduler = accelerator.prepare(transformer, optimizer, lr_scheduler)
+    wrapped, optimizer, lr_scheduler = accelerator.prepare(denoiser, optimizer, lr_scheduler)
     lora_only_checkpoints(accelerator)
+    return Training(accelerator, wrapped, optimizer, lr_scheduler, trainable)
 
+
+def resume(training: Training, checkpoints: Path, fingerprint: str) -> TrainResult:
+    """The state and step log of the newest matching checkpoint, or a fresh start."""
     result = TrainResult()
     latest = _latest_checkpoint(checkpoints, fingerprint)
     if latest is not None:
         folder, meta = latest
-        accelerator.load_state(str(folder))
+        training.accelerator.load_state(str(folder))
         result.resumed_from = meta["step"]
         result.logs = [StepLog(**entry) for entry in meta["history"]]
-    rank, world = accelerator.process_index, accelerator.num_processes
-    for step in range(result.resumed_from, cfg.steps):
-        start = time.perf_counter()
-        with accelerator.accumulate(model):
-            loss = loss_for_step(pipe, model, data, cfg, step, rank, world)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-        log = StepLog(
-            step + 1,
-            float(loss.detach()),
-            lr_scheduler.get_last_lr()[0],
-            time.perf_counter() - start,
-            peak_memory_mb(),
+    return result
+
+
+def save_checkpoint(
+    training: Training, checkpoints: Path, done: int, fingerprint: str, cfg: TrainConfig, logs: list[StepLog]
+) -> None:
+    """``checkpoint-<done>`` with the LoRA, optimizer and scheduler state and the log so far; older
+    checkpoints beyond ``keep_checkpoints`` go."""
+    accelerator = training.accelerator
+    folder = Path(checkpoints) / f"{CHECKPOINT_PREFIX}{done}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        history = [asdict(entry) for entry in logs]
+        meta = {"step": done, "fingerprint": fingerprint, "config": asdict(cfg), "history": history}
+        write_json(folder / "progrestore.json", meta)
+        kept = sorted(
+            Path(checkpoints).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])
         )
+        for old in kept[: -cfg.keep_checkpoints]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def optimizer_step(
+    model: ModelSpecification, training: Training, data: TrainData, cfg: TrainConfig, step: int
+) -> StepLog:
+    """One step of this process: loss, backward (gradients averaged over processes), clip, update."""
+    accelerator = training.accelerator
+    start = time.perf_counter()
+    rank, world = accelerator.process_index, accelerator.num_processes
+    loss = loss_for_step(model, training.denoiser, data, cfg, step, rank, world)
+    accelerator.backward(loss)
+    if cfg.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(training.trainable, cfg.max_grad_norm)
+    training.optimizer.step()
+    training.lr_scheduler.step()
+    training.optimizer.zero_grad(set_to_none=True)
+    lr = training.lr_scheduler.get_last_lr()[0]
+    return StepLog(step + 1, float(loss.detach()), lr, time.perf_counter() - start, peak_memory_mb())
+
+
+def train_lora(
+    model: ModelSpecification,
+    data: TrainData,
+    cfg: TrainConfig,
+    checkpoints: Path,
+    fingerprint: str,
+    stop_after: int | None = None,
+    on_step=None,
+) -> tuple[object, TrainResult]:
+    """Train; returns the (unwrapped) denoiser with its LoRA adapter and the per-step logs.
+
+    ``stop_after`` ends the run early (after checkpointing), as a kill would: used to test resume.
+    """
+    training = prepare_training(model, cfg)
+    result = resume(training, checkpoints, fingerprint)
+    for step in range(result.resumed_from, cfg.steps):
+        log = optimizer_step(model, training, data, cfg, step)
         result.logs.append(log)
-        if on_step is not None and accelerator.is_main_process:
+        if on_step is not None and training.accelerator.is_main_process:
             on_step(log)
-        done = step + 1
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_after:
-            folder = Path(checkpoints) / f"{CHECKPOINT_PREFIX}{done}"
-            accelerator.save_state(str(folder))
-            if accelerator.is_main_process:
-                history = [asdict(entry) for entry in result.logs]
-                meta = {"step": done, "fingerprint": fingerprint, "config": asdict(cfg), "history": history}
-                write_json(folder / "progrestore.json", meta)
-                kept = sorted(
-                    Path(checkpoints).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])
-                )
-                for old in kept[: -cfg.keep_checkpoints]:
-                    shutil.rmtree(old)
-            accelerator.wait_for_everyone()
-        if done == stop_after:
+        if log.step % cfg.checkpoint_every == 0 or log.step in (cfg.steps, stop_after):
+            save_checkpoint(training, checkpoints, log.step, fingerprint, cfg, result.logs)
+        if log.step == stop_after:
             break
-    unwrapped = accelerator.unwrap_model(model)
+    unwrapped = training.accelerator.unwrap_model(training.denoiser)
     unwrapped.eval()
     return unwrapped, result
 
 
-def save_lora(transformer, cfg: TrainConfig, out_dir: Path) -> Path:
-    """diffusers' LoRA format, with the adapter metadata so that alpha/rank survives a reload."""
-    from diffusers import CogVideoXImageToVideoPipeline
+def save_lora(model: ModelSpecification, transformer, cfg: TrainConfig, out_dir: Path) -> Path:
+    """The family's LoRA format, with the adapter metadata so that alpha/rank survives a reload."""
     from peft.utils import get_peft_model_state_dict
 
     out_dir = Path(out_dir)
@@ -297,14 +304,12 @@ def save_lora(transformer, cfg: TrainConfig, out_dir: Path) -> Path:
     }
     metadata = cfg.lora_config().to_dict()
     metadata["target_modules"] = sorted(metadata["target_modules"])
-    weights = out_dir / "pytorch_lora_weights.safetensors"
+    weights = out_dir / LORA_WEIGHTS
     # written beside, then renamed over: an earlier file may be a DVC cache link that must not be written
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lora.") as scratch:
-        CogVideoXImageToVideoPipeline.save_lora_weights(
-            scratch, transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
-        )
-        canonicalise(Path(scratch) / weights.name)
-        os.replace(Path(scratch) / weights.name, weights)
+        written = model.save_lora(state, metadata, Path(scratch))
+        canonicalise(written)
+        os.replace(written, weights)
     return weights
 
 

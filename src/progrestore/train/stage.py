@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
 from pathlib import Path
 
+from progrestore import tasks as task_registry
 from progrestore import tracking
 from progrestore.config import Section, clip_frames
-from progrestore.data import degradations
-from progrestore.data.manifest import read_clip_manifest
-from progrestore.entry import loaded_module_files
+from progrestore.data.manifest import read_clip_manifest, read_prompts
+from progrestore.entry import Stage, loaded_module_files
 from progrestore.io.atomic import write_json
-from progrestore.layout import DATASETS_DIR, ENCODED_DIR, MODELS_DIR
-from progrestore.model.build import model_settings, pipeline_from_params, positional_embedding
-from progrestore.train.encode import load_text_cache, load_video_cache, prompt_key, read_prompts
+from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
+from progrestore.model.families import load_specification
+from progrestore.model.settings import model_settings
+from progrestore.model.specification import LORA_WEIGHTS
 from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
 
+VIDEO_CACHE, TEXT_CACHE = (
+    "video.safetensors",
+    "text.safetensors",
+)  # in <encoded>/<task>/, as dvc.yaml writes them
 
-def train_data(tasks: list[str], frames: int, height: int, width: int) -> TrainData:
+
+def train_data(
+    tasks: list[str], datasets: Path, encoded: Path, frames: int, height: int, width: int
+) -> TrainData:
+    """The train clips of ``tasks`` (``<datasets>/<task>/train``) with their caches (``<encoded>/<task>/``)."""
     data = TrainData([], {}, {}, {}, frames)
     for task in tasks:
-        folder = DATASETS_DIR / task / "train"
+        folder = Path(datasets) / task / "train"
         entries = read_clip_manifest(folder)
         prompts = read_prompts(folder, entries)
-        videos = load_video_cache(ENCODED_DIR / task / "video.safetensors", height, width)
-        texts = load_text_cache(ENCODED_DIR / task / "text.safetensors")
+        videos = load_video_cache(Path(encoded) / task / VIDEO_CACHE, height, width)
+        texts = load_text_cache(Path(encoded) / task / TEXT_CACHE)
         for entry, prompt in zip(entries, prompts, strict=True):
             key = f"{task}/{entry['clip_id']}"
             data.clip_ids.append(key)
@@ -36,7 +46,7 @@ def train_data(tasks: list[str], frames: int, height: int, width: int) -> TrainD
     return data
 
 
-def checkpoint_fingerprint(params: Section, tasks: list[str], code_files: list[Path]) -> str:
+def checkpoint_fingerprint(params: Section, tasks: list[str], encoded: Path, code_files: list[Path]) -> str:
     """What a checkpoint must match to be resumed: the settings, the encoded data and the code.
 
     The code counts because DVC reruns ``train`` when its code changes, and a finished checkpoint of the
@@ -44,14 +54,14 @@ def checkpoint_fingerprint(params: Section, tasks: list[str], code_files: list[P
     """
     digest = hashlib.sha256(repr((params.raw("model"), params.raw("train"), tasks)).encode())
     for task in tasks:
-        for name in ("video.safetensors", "text.safetensors"):
-            digest.update((ENCODED_DIR / task / name).read_bytes())
+        for name in (VIDEO_CACHE, TEXT_CACHE):
+            digest.update((Path(encoded) / task / name).read_bytes())
     for path in code_files:
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
 
-def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
+def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, out_dir: Path) -> Path:
     """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``.
 
     Reads ``model``, ``train`` and ``clip.frames``. Under ``accelerate launch`` every process trains;
@@ -64,9 +74,9 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
     settings = model_settings(params)
     cfg = TrainConfig.from_section(params.section("train"), settings.profile.tiny)
     for task in tasks:
-        degradations.check(task)
-    data = train_data(tasks, clip_frames(params), settings.height, settings.width)
-    _, pipe = pipeline_from_params(params)
+        task_registry.check(task)
+    data = train_data(tasks, datasets, encoded, clip_frames(params), settings.height, settings.width)
+    model = load_specification(settings)
     run_params = {
         "profile": settings.profile.name,
         "size": f"{settings.height}x{settings.width}",
@@ -88,13 +98,13 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
                 }
                 tracking.log_step(values, log.step)
 
-        fingerprint = checkpoint_fingerprint(params, tasks, loaded_module_files())
+        fingerprint = checkpoint_fingerprint(params, tasks, encoded, loaded_module_files())
         transformer, result = train_lora(
-            pipe, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step
+            model, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step
         )
-        weights = out_dir / "pytorch_lora_weights.safetensors"
+        weights = out_dir / LORA_WEIGHTS
         if main_process:
-            save_lora(transformer, cfg, out_dir)
+            save_lora(model, transformer, cfg, out_dir)
             summary = {
                 "profile": settings.label,
                 "model": {
@@ -102,7 +112,7 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
                     "height": settings.height,
                     "width": settings.width,
                 },
-                "positional_embedding": positional_embedding(pipe.transformer, data.num_frames),
+                "positional_embedding": model.positional_embedding(data.num_frames),
                 "tasks": tasks,
                 "steps": cfg.steps,
                 "resumed_from": result.resumed_from,
@@ -116,6 +126,16 @@ def run_train(params: Section, tasks: list[str], out_dir: Path) -> Path:
     return weights
 
 
-def run_train_stage(params: Section, task: str) -> None:
-    """Stage ``train@<task>``: the task's LoRA in ``models/<task>``."""
-    print(f"LoRA ({task}) -> {run_train(params, [task], MODELS_DIR / task)}")
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tasks", nargs="+", choices=task_registry.names(), help="one LoRA on these tasks")
+    parser.add_argument("--datasets", type=Path, required=True, help="holds <task>/train/")
+    parser.add_argument("--encoded", type=Path, required=True, help="holds <task>/{video,text}.safetensors")
+    parser.add_argument("--out", type=Path, required=True, help="the LoRA's folder")
+
+
+def _run(params: Section, args: argparse.Namespace) -> None:
+    weights = run_train(params, args.tasks, args.datasets, args.encoded, args.out)
+    print(f"LoRA ({'+'.join(args.tasks)}) -> {weights}")
+
+
+TRAIN = Stage("train", "LoRA-fine-tune the backbone on one task (or several: a joint LoRA)", _arguments, _run)

@@ -1,15 +1,13 @@
-"""Build (tiny, seeded) or load (pretrained) the CogVideoX image-to-video components and pipeline."""
+"""Build (tiny, seeded; real architecture, random) or load (pretrained) the CogVideoX I2V components."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from progrestore.config import Section
 from progrestore.errors import InputError
-from progrestore.model.profiles import (
+from progrestore.model.cogvideox.configs import (
     REAL_TRANSFORMERS,
     REAL_VAES,
     SCHEDULER,
@@ -18,9 +16,8 @@ from progrestore.model.profiles import (
     TINY_T5,
     TINY_TRANSFORMER,
     TINY_VAE,
-    Profile,
-    profile_from_params,
 )
+from progrestore.model.profiles import Profile
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -166,81 +163,3 @@ def make_pipeline(components: dict):
     pipe = CogVideoXImageToVideoPipeline(**components)
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-SIZE_STEP = 16  # the VAE's 8x spatial compression times the transformer's 2x2 patch
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The ``model`` block, validated: which backbone, from where, and the size it works at.
-
-    ``height`` x ``width`` is the size of every frame the model sees, in encode, train, restore and
-    ``progrestore restore`` alike (null in params.yaml: the profile's native size).
-    """
-
-    profile: Profile
-    path: str | None
-    seed: int
-    drop_learned_pe: bool
-    height: int
-    width: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.profile.label}, {self.height}x{self.width}"
-
-
-def model_settings(params: Section) -> ModelSettings:
-    model = params.section("model")
-    profile = profile_from_params(model)
-    path = None if model.raw("path") is None else model.text("path")
-    drop_pe = model.boolean("drop_learned_pe")
-    if drop_pe and not profile.learned_pe:
-        raise model.fail("drop_learned_pe", f"false: {profile.name} has no learned positional embedding")
-    size = {}
-    for name, native in (("height", profile.height), ("width", profile.width)):
-        value = model.optional_integer(name, SIZE_STEP)
-        if value is not None and (value % SIZE_STEP or value > 4096):
-            raise model.fail(
-                name, f"null or a multiple of {SIZE_STEP} up to 4096 (VAE 8x times the 2x2 patch)"
-            )
-        size[name] = native if value is None else value
-    if (
-        profile.learned_pe
-        and not drop_pe
-        and (size["height"], size["width"]) != (profile.height, profile.width)
-    ):
-        raise model.fail(
-            "height",
-            f"null or {profile.height} (with model.width {profile.width}): {profile.name}'s learned positional "
-            f"embedding fixes its size; set model.drop_learned_pe: true to run at {size['height']}x{size['width']}",
-        )
-    return ModelSettings(profile, path, model.integer("seed", 0), drop_pe, size["height"], size["width"])
-
-
-def pipeline_for(settings: ModelSettings):
-    """The I2V pipeline built or loaded as ``settings`` say."""
-    components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
-    return make_pipeline(components)
-
-
-def pipeline_from_params(params: Section) -> tuple[ModelSettings, object]:
-    """(settings, I2V pipeline) built or loaded as the ``model`` block says."""
-    settings = model_settings(params)
-    return settings, pipeline_for(settings)
-
-
-def positional_embedding(transformer, frames: int) -> str:
-    """The absolute positional embedding the transformer adds to a ``frames``-frame clip (besides rotary).
-
-    CogVideoX-5B-I2V learned its embedding for 49 frames; for any other count diffusers' patch embedding
-    silently adds a 3D sin-cos embedding instead, in training and inference alike. We keep that behaviour
-    (it is what every diffusers-based finetune of 5B-I2V at 9 frames runs) and record it.
-    """
-    embed = transformer.patch_embed
-    if embed.use_learned_positional_embeddings:
-        if embed.sample_frames != frames:
-            return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
-        return "learned"
-    return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"

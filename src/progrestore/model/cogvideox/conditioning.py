@@ -1,4 +1,4 @@
-"""Latents shared by training and inference: the one place where the I2V conditioning is built.
+"""Latents and rotary tables shared by training and inference: the one place where the I2V conditioning is built.
 
 The image conditioning follows diffusers' ``CogVideoXImageToVideoPipeline.prepare_latents`` exactly, so
 that what the LoRA is trained on is what the pipeline feeds it at inference: the first frame is VAE-
@@ -66,3 +66,47 @@ def image_latents(
 def model_extras(transformer, latents: torch.Tensor) -> torch.Tensor | None:
     """The ``ofs`` input of the 1.5 transformer (2.0, as the pipeline passes), None for 1.0."""
     return None if transformer.config.ofs_embed_dim is None else latents.new_full((1,), fill_value=2.0)
+
+
+def rotary_embedding(transformer_config, vae_config, height: int, width: int, latent_count: int, device):
+    """(cos, sin) rotary tables of the transformer for a clip of ``latent_count`` latent frames at
+    ``height`` x ``width`` pixels, computed as the I2V pipeline does for its own sampling (1.0: the grid
+    cropped from the base size; 1.5: sliced from the maximum size, over temporal patches)."""
+    from diffusers.models.embeddings import get_3d_rotary_pos_embed
+
+    spatial = 2 ** (len(vae_config.block_out_channels) - 1)  # the VAE's downsampling (8)
+    p, p_t = transformer_config.patch_size, transformer_config.patch_size_t
+    grid = (height // (spatial * p), width // (spatial * p))
+    base = (transformer_config.sample_height // p, transformer_config.sample_width // p)
+    if p_t is None:
+        return get_3d_rotary_pos_embed(
+            embed_dim=transformer_config.attention_head_dim,
+            crops_coords=_centre_crop_of_grid(grid, base),
+            grid_size=grid,
+            temporal_size=latent_count,
+            device=device,
+        )
+    return get_3d_rotary_pos_embed(
+        embed_dim=transformer_config.attention_head_dim,
+        crops_coords=None,
+        grid_size=grid,
+        temporal_size=(latent_count + p_t - 1) // p_t,
+        grid_type="slice",
+        max_size=base,
+        device=device,
+    )
+
+
+def _centre_crop_of_grid(
+    grid: tuple[int, int], base: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, left), (bottom, right)) of ``grid`` resized to fit ``base`` (height, width), centred."""
+    height, width = grid
+    base_height, base_width = base
+    if height / width > base_height / base_width:
+        resized = (base_height, round(base_height / height * width))
+    else:
+        resized = (round(base_width / width * height), base_width)
+    top = round((base_height - resized[0]) / 2.0)
+    left = round((base_width - resized[1]) / 2.0)
+    return (top, left), (top + resized[0], left + resized[1])

@@ -5,17 +5,21 @@ MATLAB ``imresize`` kernel), which is antialiased when shrinking; sizes are ``ma
 When ``jpeg`` is on, the low-resolution image is JPEG-compressed (OpenCV/libjpeg, 4:2:0, as BasicSR
 does) at quality q_t, rising linearly from q_1 ~ U{jpeg_quality_first} to 100 at frame T, where no
 compression is applied; qualities are rounded to integers.
+
+Baseline: unsharp masking of the (already full-size, bicubic-upsampled) degraded frame,
+I + amount * (I - GaussianBlur(I, sigma)), sigma 1.5 px, amount 1.0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from progrestore import tasks
 from progrestore.config import Section
+from progrestore.imaging import UNSHARP, jpeg_roundtrip, unsharp
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,28 @@ def render(state: Image.Image, params: dict, progress: float) -> np.ndarray:
         return np.asarray(state).copy()
     small = state.resize(small_size, Image.Resampling.BICUBIC)
     if compress:
-        small = Image.fromarray(_jpeg_roundtrip(np.asarray(small), quality))
+        small = Image.fromarray(jpeg_roundtrip(np.asarray(small), quality))
     return np.asarray(small.resize((width, height), Image.Resampling.BICUBIC))
 
 
-def _jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+def restore(degraded: np.ndarray, params: dict | None) -> np.ndarray:
+    """Unsharp masking of the (already full-size, bicubic-upsampled) degraded frame."""
+    return unsharp(degraded)
+
+
+TASK = tasks.register(
+    tasks.Task(
+        name="sr",
+        settings=Settings.from_section,
+        sample=sample,
+        schedule=schedule,
+        prepare=prepare,
+        render=render,
+        baseline=tasks.Baseline(restore, UNSHARP, UNSHARP),
+        theme=tasks.Theme(
+            "a low-resolution image becoming sharper and higher in resolution",
+            "gradually becomes sharper and higher in resolution",
+            ("sharp", "resolution", "detail", "crisp", "clear", "focus"),
+        ),
+    )
+)

@@ -1,0 +1,48 @@
+"""The encode stages' caches, read by training and by the restore stage.
+
+``video.safetensors``: per clip, ``latents/<clip>`` and ``first_frame/<clip>`` (3, H, W uint8), with the
+model size in its metadata. ``text.safetensors``: the embedding of every distinct prompt (and of the empty
+negative prompt), keyed by the prompt's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from progrestore.errors import InputError
+
+NEGATIVE_PROMPT = ""  # what classifier-free guidance contrasts with
+
+
+def prompt_key(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def load_video_cache(path: Path, height: int, width: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The encoded clips, checked to be at the model's size (``height`` x ``width``)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path} not found: run the encode_video stage first")
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata() or {}
+    if (meta.get("height"), meta.get("width")) != (str(height), str(width)):
+        raise InputError(
+            f"{path} holds clips at {meta.get('height')}x{meta.get('width')}, the model works at "
+            f"{height}x{width} (model.height/model.width): run the encode_video stage again"
+        )
+    flat = load_file(str(path))
+    clips: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        kind, clip_id = key.split("/", 1)
+        clips.setdefault(clip_id, {})[kind] = value
+    return clips
+
+
+def load_text_cache(path: Path) -> dict[str, torch.Tensor]:
+    if not Path(path).is_file():
+        raise InputError(f"{path} not found: run the encode_text stage first")
+    return load_file(str(path))

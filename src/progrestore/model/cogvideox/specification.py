@@ -1,0 +1,175 @@
+"""CogVideoX image-to-video (1.0 and 1.5 layouts, tiny and 5B) as a :class:`ModelSpecification`.
+
+Training loss: the v-prediction written as x0 with weight 1/(1 - alpha_bar_t), as the official trainer
+and diffusers' example do (equal to MSE on v). The conditioning image gets pixel noise of
+sigma = exp(N(-3, 0.5)) and is dropped with probability ``image_dropout``. Sampling: the I2V pipeline
+with the sampler ``restore.scheduler`` made from the model's own noise schedule with trailing timestep
+spacing, as the official demo does, whatever scheduler class a hub folder ships (DDIM for 1.5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from progrestore.model.cogvideox.components import load_components, make_pipeline
+from progrestore.model.cogvideox.conditioning import (
+    encode_video,
+    image_latents,
+    model_extras,
+    pad_video_latents,
+    rotary_embedding,
+)
+from progrestore.model.cogvideox.configs import TEXT_TOKENS
+from progrestore.model.settings import ModelSettings
+from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification, Sampling
+
+SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
+
+
+class CogVideoXImageToVideo(ModelSpecification):
+    samplers = tuple(SAMPLERS)
+
+    def __init__(self, settings: ModelSettings | None, components: dict):
+        super().__init__(settings)
+        self.pipe = make_pipeline(components)
+        self._sampler: str | None = None  # the pipeline's own scheduler until a sampler is chosen
+
+    @classmethod
+    def load(cls, settings: ModelSettings) -> CogVideoXImageToVideo:
+        components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
+        return cls(settings, components)
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.pipe.transformer
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe.vae.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.vae.dtype
+
+    @torch.inference_mode()
+    def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """(T, H, W, 3) uint8 -> scaled latents (T', C, h, w), float32."""
+        video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+        return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
+
+    @torch.inference_mode()
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """The T5 embedding (226, D) of one prompt."""
+        embeds, _ = self.pipe.encode_prompt(
+            prompt=prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=TEXT_TOKENS,
+            device=self.pipe.text_encoder.device,
+        )
+        return embeds[0].float()
+
+    def training_loss(
+        self,
+        denoiser: torch.nn.Module,
+        latents: torch.Tensor,
+        first_frame: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        generator: torch.Generator,
+        image_dropout: float,
+    ) -> torch.Tensor:
+        pipe, device, dtype = self.pipe, self.device, self.dtype
+        config = pipe.transformer.config  # ``denoiser`` may be wrapped (DDP); the config is the pipeline's
+        frames = (latents.shape[0] - 1) * pipe.vae.config.temporal_compression_ratio + 1
+        latents = pad_video_latents(latents[None].to(device, dtype), config.patch_size_t)
+        image = (first_frame[None].to(device, dtype) / 127.5) - 1.0
+        sigma = torch.exp(torch.normal(-3.0, 0.5, (1,), generator=generator)).to(device, dtype)
+        with torch.no_grad():
+            conditioning = image_latents(
+                pipe.vae, image, frames, config.patch_size_t, generator, noise_sigma=sigma
+            )
+        if torch.rand((), generator=generator).item() < image_dropout:
+            conditioning = torch.zeros_like(conditioning)
+        timestep = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (1,), generator=generator).to(
+            device
+        )
+        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
+        noisy = pipe.scheduler.add_noise(latents, noise, timestep)
+        height, width = image.shape[-2:]
+        rotary = rotary_embedding(config, pipe.vae.config, height, width, latents.shape[1], device)
+        prediction = denoiser(
+            hidden_states=torch.cat([noisy, conditioning], dim=2),
+            encoder_hidden_states=prompt_embeds[None].to(device, dtype),
+            timestep=timestep,
+            ofs=model_extras(pipe.transformer, latents),
+            image_rotary_emb=rotary,
+            return_dict=False,
+        )[0]
+        predicted_x0 = pipe.scheduler.get_velocity(prediction, noisy, timestep)
+        alphas = pipe.scheduler.alphas_cumprod.to(device)[timestep]
+        weights = (1.0 / (1.0 - alphas)).view(-1, 1, 1, 1, 1)
+        return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
+
+    def positional_embedding(self, frames: int) -> str:
+        """CogVideoX-5B-I2V learned its embedding for 49 frames; for any other count diffusers' patch
+        embedding silently adds a 3D sin-cos embedding instead, in training and inference alike. We keep
+        that behaviour (what every diffusers-based finetune of 5B-I2V at 9 frames runs) and record it."""
+        embed = self.pipe.transformer.patch_embed
+        if embed.use_learned_positional_embeddings:
+            if embed.sample_frames != frames:
+                return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
+            return "learned"
+        return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"
+
+    def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
+        from diffusers import CogVideoXImageToVideoPipeline
+
+        CogVideoXImageToVideoPipeline.save_lora_weights(
+            str(folder), transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
+        )
+        return Path(folder) / LORA_WEIGHTS
+
+    def load_lora(self, folder: Path) -> None:
+        self.pipe.load_lora_weights(str(folder), weight_name=LORA_WEIGHTS, adapter_name="restoration")
+
+    def use_sampler(self, name: str) -> None:
+        """The sampler ``name`` on the model's noise schedule, with trailing spacing."""
+        import diffusers
+
+        sampler = getattr(diffusers, SAMPLERS[name])
+        self.pipe.scheduler = sampler.from_config(self.pipe.scheduler.config, timestep_spacing="trailing")
+        self._sampler = name
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        image: np.ndarray,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        frames: int,
+        sampling: Sampling,
+    ) -> np.ndarray:
+        if self._sampler != sampling.scheduler:
+            self.use_sampler(sampling.scheduler)
+        device, dtype = self.pipe.transformer.device, self.pipe.transformer.dtype
+        output = self.pipe(
+            image=Image.fromarray(image),
+            prompt_embeds=prompt_embeds[None].to(device, dtype),
+            negative_prompt_embeds=negative_embeds[None].to(device, dtype),
+            height=image.shape[0],
+            width=image.shape[1],
+            num_frames=frames,
+            num_inference_steps=sampling.steps,
+            guidance_scale=sampling.guidance_scale,
+            use_dynamic_cfg=sampling.dynamic_cfg,
+            generator=torch.Generator(device).manual_seed(sampling.seed),
+            output_type="np",
+        ).frames[0]
+        return (np.clip(output, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+SPECIFICATION = CogVideoXImageToVideo

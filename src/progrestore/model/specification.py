@@ -1,0 +1,113 @@
+"""What training and inference need from a backbone, behind one interface (after finetrainers'
+``ModelSpecification``): ``train/`` and ``infer/`` call these methods and name no model family.
+
+A family (``Profile.family``) is one subclass in its own package, registered in ``model/families.py``.
+A second backbone adds a package with one subclass, its entry there, its profiles in
+``model/profiles.py``, and nothing in ``train/`` or ``infer/``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from progrestore.model.settings import ModelSettings
+
+FAMILIES = {
+    "cogvideox": "progrestore.model.cogvideox.specification"
+}  # family -> module defining SPECIFICATION
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LoRA file name, in every family
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a trajectory is sampled (the ``restore`` block)."""
+
+    steps: int
+    guidance_scale: float
+    seed: int
+    scheduler: str
+    dynamic_cfg: bool
+
+
+class ModelSpecification(ABC):
+    """One loaded backbone: its components, and the operations of encode, train and restore.
+
+    Frames cross this interface as uint8 arrays at the model's size (``settings.height`` x ``width``);
+    latents and prompt embeddings as the tensors the encode stages cache.
+    """
+
+    samplers: tuple[str, ...] = ()  # the names ``restore.scheduler`` may take
+
+    def __init__(self, settings: ModelSettings | None):
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def denoiser(self) -> torch.nn.Module:
+        """The module the LoRA adapts (a diffusers model, so peft's ``add_adapter`` applies)."""
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device: ...
+
+    @property
+    @abstractmethod
+    def dtype(self) -> torch.dtype: ...
+
+    @abstractmethod
+    def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """(T, H, W, 3) uint8 clip -> the latents training reads (one sample of the posterior)."""
+
+    @abstractmethod
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """The text embedding of one prompt, as training and sampling read it."""
+
+    @abstractmethod
+    def training_loss(
+        self,
+        denoiser: torch.nn.Module,
+        latents: torch.Tensor,
+        first_frame: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        generator: torch.Generator,
+        image_dropout: float,
+    ) -> torch.Tensor:
+        """The loss of one clip at one random timestep; every draw comes from ``generator``.
+        ``denoiser`` is ``self.denoiser``, possibly wrapped (DDP, FSDP)."""
+
+    @abstractmethod
+    def positional_embedding(self, frames: int) -> str:
+        """What absolute positional embedding a ``frames``-frame clip gets (for the run records)."""
+
+    @abstractmethod
+    def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
+        """Write the LoRA ``state`` in the family's pipeline format into ``folder``; returns the file."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, settings: ModelSettings) -> ModelSpecification:
+        """Build (tiny profiles) or load (pretrained weights) the backbone ``settings`` name."""
+
+    @abstractmethod
+    def use_sampler(self, name: str) -> None:
+        """Sample with the sampler ``name`` (one of ``samplers``) from now on."""
+
+    @abstractmethod
+    def load_lora(self, folder: Path) -> None:
+        """Load the LoRA saved in ``folder`` into the denoiser, for sampling."""
+
+    @abstractmethod
+    def sample(
+        self,
+        image: np.ndarray,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        frames: int,
+        sampling: Sampling,
+    ) -> np.ndarray:
+        """(h, w, 3) uint8 image at the model's size -> (frames, h, w, 3) uint8 trajectory."""
