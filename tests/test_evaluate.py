@@ -16,8 +16,9 @@ from progrestore.data.sources import SourceItem
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import FrameScorer
 from progrestore.evaluate.report import evaluate_dataset, write_report
+from progrestore.evaluate.report import sheet_rows as sheet_rows_of
 
-from .conftest import TINY_CLIP
+from .conftest import TASKS, TINY_CLIP
 
 METHODS = ["oracle", "identity", "classical"]
 
@@ -33,7 +34,7 @@ def val_folders(tmp_path_factory, settings) -> dict[str, Path]:
     items = [SourceItem("coffee", "train", "skimage:coffee"), SourceItem("chelsea", "val", "skimage:chelsea")]
     prepare_images(items, root / "images", TINY_CLIP.width, TINY_CLIP.height, "band", skip_bad=False)
     folders = {}
-    for task in ("sr", "deblur", "lowlight"):
+    for task in TASKS:
         build_task_dataset(
             task, settings[task], TINY_CLIP, 3, root / "images", root / task, root / f"{task}.png"
         )
@@ -41,9 +42,10 @@ def val_folders(tmp_path_factory, settings) -> dict[str, Path]:
     return folders
 
 
-@pytest.mark.parametrize("task", ["sr", "deblur", "lowlight"])
+@pytest.mark.parametrize("task", TASKS)
 def test_every_method_is_scored_per_frame(task, val_folders, scorer):
-    evaluation, sheet_rows = evaluate_dataset(task, val_folders[task], METHODS, scorer)
+    evaluation = evaluate_dataset(task, val_folders[task], METHODS, scorer)
+    sheet_rows = sheet_rows_of(task, val_folders[task], METHODS)
     summary = evaluation.summary()
     assert summary["clips"] == 2 and set(summary["per_clip"]) == {"chelsea_v0", "chelsea_v1"}
     oracle, identity = summary["per_frame"]["oracle"], summary["per_frame"]["identity"]
@@ -67,7 +69,7 @@ def test_classical_baselines_restore_something(val_folders):
 
 
 def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
-    evaluation, _ = evaluate_dataset("sr", val_folders["sr"], METHODS, scorer)
+    evaluation = evaluate_dataset("sr", val_folders["sr"], METHODS, scorer)
     summary = evaluation.summary()
     write_report(
         "sr",
@@ -75,16 +77,18 @@ def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
         describe(METHODS, "sr"),
         {"data": "test fixture"},
         tmp_path / "sr.json",
-        tmp_path / "curves",
+        {metric: tmp_path / "curves" / metric / "sr.json" for metric in ("psnr", "ssim", "lpips")},
     )
-    report = json.loads((tmp_path / "sr.json").read_text())
-    assert report["final"]["oracle"]["psnr"] == math.inf and report["clips"] == 2
-    assert report["lpips_weights_sha256"] and "valid region" in report["protocol"]["ssim"]
+    report = json.loads((tmp_path / "sr.json").read_text())  # the DVC metric: numbers only
+    assert set(report) == {"clips", "final"} and report["clips"] == 2
+    assert report["final"]["oracle"] == {"psnr": None, "ssim": 1.0, "lpips": 0.0}  # null: infinite PSNR
+    assert all(isinstance(v, float) for m in METHODS[1:] for v in report["final"][m].values())
+    about = json.loads((tmp_path / "sr" / "about.json").read_text())
+    assert about["lpips_weights_sha256"] and "valid region" in about["protocol"]["ssim"]
     assert (
-        report["methods"]["classical"]
-        == "the task's classical restorer: unsharp mask (sigma 1.5, amount 1.0)"
+        about["methods"]["classical"] == "the task's classical restorer: unsharp mask (sigma 1.5, amount 1.0)"
     )
-    rows = json.loads((tmp_path / "curves" / "psnr.json").read_text())
+    rows = json.loads((tmp_path / "curves" / "psnr" / "sr.json").read_text())
     assert [r["frame"] for r in rows] == list(range(1, 10))
     assert rows[-1]["oracle"] is None and rows[0]["identity"] == pytest.approx(
         summary["per_frame"]["identity"]["psnr"][0]
@@ -110,7 +114,7 @@ def test_mlflow_run_holds_step_indexed_curves(tmp_path, monkeypatch):
 def test_curves_figure_is_a_deterministic_png(val_folders, scorer, tmp_path):
     from progrestore.evaluate.report import write_curves
 
-    evaluation, _ = evaluate_dataset("deblur", val_folders["deblur"], METHODS, scorer)
+    evaluation = evaluate_dataset("deblur", val_folders["deblur"], METHODS, scorer)
     curves = evaluation.summary()["per_frame"]
     write_curves("deblur", curves, "test fixture", tmp_path / "a.png")
     write_curves("deblur", curves, "test fixture", tmp_path / "b.png")

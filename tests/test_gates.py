@@ -50,8 +50,23 @@ def workspace(tmp_path, monkeypatch) -> Path:
     (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())  # names the metrics folder
     (tmp_path / "metrics").mkdir()
     for task in params["tasks"]:
-        (tmp_path / "metrics" / f"{task}.json").write_text(json.dumps(_report()))
+        _write(tmp_path, task, _report())
     return tmp_path
+
+
+def _write(workspace: Path, task: str, report: dict) -> None:
+    """``report`` ({final, per_frame[, profile]}) as the evaluate stage lays it out: the numbers in
+    metrics/<task>.json, the per-frame rows in metrics/per_frame/<metric>/<task>.json, the profile in about.json."""
+    from progrestore.evaluate.report import finite_or_null, plot_rows
+
+    final = {m: {k: finite_or_null(v) for k, v in per.items()} for m, per in report["final"].items()}
+    (workspace / "metrics" / f"{task}.json").write_text(json.dumps({"clips": 2, "final": final}))
+    for metric in ("psnr", "ssim", "lpips"):
+        path = workspace / "metrics" / "per_frame" / metric / f"{task}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(plot_rows(report["per_frame"], metric)))
+    (workspace / "metrics" / task).mkdir(exist_ok=True)
+    (workspace / "metrics" / task / "about.json").write_text(json.dumps({"profile": report.get("profile")}))
 
 
 def _gate(*extra: str) -> int:
@@ -63,9 +78,9 @@ def test_a_model_margin_applies_to_its_profile_only(workspace, capsys):
     params["gates"]["margin_over_identity"]["model@cogvideox1.5-5b-i2v"] = {"sr": 5.0}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     report = _report() | {"profile": "tiny"}
-    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    _write(workspace, "sr", report)
     assert _gate() == 0  # a tiny run is not held to the 5B margin
-    (workspace / "metrics" / "sr.json").write_text(json.dumps(report | {"profile": "cogvideox1.5-5b-i2v"}))
+    _write(workspace, "sr", report | {"profile": "cogvideox1.5-5b-i2v"})
     assert _gate() == 1  # the model gains 4 dB over identity, the 5B profile must gain 5
     assert re.search(r"sr/model psnr\s+\+4\.000 dB\s+>= \+5\.000 dB\s+FAIL", capsys.readouterr().out)
 
@@ -77,7 +92,7 @@ def test_good_metrics_pass(workspace, capsys):
 
 
 def test_planted_regression_below_the_identity_margin_fails(workspace, capsys):
-    (workspace / "metrics" / "lowlight.json").write_text(json.dumps(_report(classical_end=9.0)))
+    _write(workspace, "lowlight", _report(classical_end=9.0))
     assert _gate() == 1
     assert "lowlight/classical psnr  +1.000 dB" in capsys.readouterr().out
 
@@ -85,7 +100,7 @@ def test_planted_regression_below_the_identity_margin_fails(workspace, capsys):
 def test_oracle_that_does_not_end_clean_fails(workspace, capsys):
     report = _report()
     report["per_frame"]["oracle"]["lpips"][-1] = 0.01
-    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    _write(workspace, "sr", report)
     assert _gate() == 1
     assert "FAIL" in capsys.readouterr().out
 
@@ -96,7 +111,7 @@ def test_an_oracle_close_to_clean_fails_on_the_oracle_row_alone(workspace, capsy
     oracle = report["per_frame"]["oracle"]
     oracle["psnr"][-1], oracle["ssim"][-1], oracle["lpips"][-1] = 45.0, 0.999, 0.001
     report["final"]["oracle"] = {"psnr": 45.0, "ssim": 0.999, "lpips": 0.001}
-    (workspace / "metrics" / "sr.json").write_text(json.dumps(report))
+    _write(workspace, "sr", report)
     assert _gate() == 1
     failing = [line for line in capsys.readouterr().out.splitlines() if line.rstrip().endswith("FAIL")]
     assert len(failing) == 1
@@ -107,7 +122,7 @@ def test_non_finite_or_out_of_range_values_fail(workspace, capsys):
     report = _report()
     report["per_frame"]["identity"]["ssim"][3] = 1.5
     report["per_frame"]["classical"]["lpips"][0] = float("nan")
-    (workspace / "metrics" / "deblur.json").write_text(json.dumps(report))
+    _write(workspace, "deblur", report)
     assert _gate() == 1
     out = capsys.readouterr().out
     assert "ssim@4" in out and "lpips@1" in out
@@ -131,7 +146,7 @@ def test_regression_against_a_base_revision_fails(workspace, capsys):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
     assert _gate("--base", "HEAD") == 0
     worse = copy.deepcopy(_report(classical_end=13.9))  # 0.1 dB worse than base; tolerance 0.05 dB
-    (workspace / "metrics" / "deblur.json").write_text(json.dumps(worse))
+    _write(workspace, "deblur", worse)
     capsys.readouterr()
     assert _gate("--base", "HEAD") == 1
     assert "deblur/classical psnr" in capsys.readouterr().out

@@ -254,3 +254,20 @@ def test_a_code_change_gives_the_checkpoints_another_fingerprint(tmp_path, monke
     assert checkpoint_fingerprint(params, ["sr"], encoded, [code]) == before
     code.write_text("LOSS_WEIGHT = 2\n")
     assert checkpoint_fingerprint(params, ["sr"], encoded, [code]) != before
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("config", ["fsdp.yaml"])  # deepspeed-zero2.yaml: checked by hand (an optional extra)
+def test_sharded_training_configs_are_refused_on_cpu_instead_of_silently_running_ddp(tmp_path, config):
+    """accelerate 1.15 drops the FSDP and DeepSpeed plugins on CPU processes (plain gloo DDP would run under
+    the sharded config's name): the trainer says so before any work. (Without DeepSpeed installed,
+    accelerate's launcher itself stops a DeepSpeed config.)"""
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    command += [str(REPO / "configs/accelerate" / config), "--num_processes", "2", "--mixed_precision", "no"]
+    command += ["--main_process_port", "29531", str(REPO / "tests/helpers/tiny_training.py"), str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    engine = "FSDP" if config.startswith("fsdp") else "DEEPSPEED"
+    assert f"accelerate launch with {engine} needs GPUs" in result.stderr
+    assert not (tmp_path / "lora").exists()

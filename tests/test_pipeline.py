@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from progrestore.entry import AUDIT_ENV
+from progrestore.evaluate.plots_page import TEMPLATE as PAGE
 
 from .conftest import REPO, TASKS
 from .test_stage_deps import StageInstance, import_closure, stage_instances
@@ -28,9 +31,9 @@ CONDITIONAL_PARAMS = {
 def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
     env = (
         os.environ
+        | {"MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}  # extra_env may set it empty: the default
         | extra_env
         | {
-            "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "DVC_NO_ANALYTICS": "1",
             "GIT_AUTHOR_NAME": "t",
@@ -78,6 +81,7 @@ def repo(tmp_path_factory, audit) -> Path:
     _run(["git", "init", "-q"], root)
     _dvc("init", "-q", cwd=root)
     shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the committed cache link types
+    shutil.copy(REPO / PAGE, root / PAGE)  # and the offline plots page it names (made by make setup)
     _edit_params(
         root,
         clip__width=160,
@@ -240,6 +244,38 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
     assert "final.model.psnr" in metrics["metrics/sr.json"]  # the model rows of the two strategies
     scene = (repo / "data/datasets/sr/val/prompt.txt").read_text()
     assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
+
+
+def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(repo):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both run in temporary copies, appear in `dvc exp
+    show` with their metrics, and their MLflow runs land in the project's mlflow.db (DVC_ROOT), with no
+    MLFLOW_TRACKING_URI set."""
+    import mlflow
+
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-qm", "baseline for the queue", "--allow-empty"], repo)
+    default_store = {"MLFLOW_TRACKING_URI": ""}  # tracking's own default: <DVC_ROOT>/mlflow.db
+    for name, change in (("seed-1", "restore.seed=1"), ("seed-2", "restore.seed=2")):
+        _dvc("exp", "run", "--queue", "-n", name, "-S", change, "evaluate@sr", cwd=repo, **default_store)
+    _dvc("queue", "start", "-j", "2", cwd=repo, **default_store)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = _dvc("queue", "status", cwd=repo).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(5)
+    assert re.findall(r"\bSuccess\b", status) and "Failed" not in status, status
+    shown = json.loads(_dvc("exp", "show", "--json", cwd=repo).stdout)
+    names = {
+        run["name"] for rev in shown for group in (rev.get("experiments") or []) for run in group["revs"]
+    }
+    assert {"seed-1", "seed-2"} <= names, names
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
+    queued = runs[runs["tags.dvc_experiment"].isin(["seed-1", "seed-2"])]
+    assert sorted(queued["tags.dvc_experiment"]) == ["seed-1", "seed-2"]
+    assert set(queued["tags.dvc_stage"]) == {"evaluate@sr"}
+    assert not list((repo / ".dvc" / "tmp" / "exps").glob("*/mlflow.db"))  # nothing left in the copies
 
 
 def test_bad_parameter_stops_the_stage_with_its_name(repo):

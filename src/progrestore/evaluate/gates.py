@@ -1,5 +1,9 @@
-"""CI metric gates: check ``metrics/<task>.json`` against the gates of params.yaml, and against an earlier
+"""CI metric gates: check the evaluation's files against the gates of params.yaml, and against an earlier
 revision with a tolerance.
+
+Per task they read ``<metrics>/<task>.json`` (final-frame means), the per-frame plot data in
+``<curves>/<metric>/<task>.json`` and the profile in ``<metrics>/<task>/about.json``; a null value there is an
+infinite PSNR (a frame equal to the clean image).
 
 Checks, each a row of the printed table:
 - ``present``: every task's metrics file exists, parses, and has every evaluated method with T frames;
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from progrestore.config import Section
 from progrestore.errors import InputError
-from progrestore.evaluate.protocol import HIGHER_IS_BETTER, METRICS
+from progrestore.evaluate.protocol import ABOUT, HIGHER_IS_BETTER, METRICS
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,35 @@ def _fmt(value: float) -> str:
     return "inf" if value == math.inf else f"{value:.4f}"
 
 
-def _load(path: Path) -> dict | None:
+def _read(path: Path) -> object:
     try:
-        report = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return report if isinstance(report, dict) and report.get("per_frame") else None
+
+
+def _infinite_if_null(final: dict) -> dict:
+    return {m: {k: math.inf if v is None else v for k, v in per.items()} for m, per in final.items()}
+
+
+def load_report(metrics_dir: Path, curves_dir: Path, task: str) -> dict | None:
+    """{final, per_frame, profile} of ``task``, or None when its files are missing, empty or broken."""
+    numbers = _read(Path(metrics_dir) / f"{task}.json")
+    if not isinstance(numbers, dict) or not numbers.get("final"):
+        return None
+    per_frame: dict[str, dict[str, list[float]]] = {}
+    for metric in METRICS:
+        rows = _read(Path(curves_dir) / metric / f"{task}.json")
+        if not isinstance(rows, list):
+            return None
+        for row in rows:
+            for method, value in row.items():
+                if method != "frame":
+                    series = per_frame.setdefault(method, {}).setdefault(metric, [])
+                    series.append(math.inf if value is None else value)
+    about = _read(Path(metrics_dir) / task / ABOUT)
+    profile = about.get("profile") if isinstance(about, dict) else None
+    return {"final": _infinite_if_null(numbers["final"]), "per_frame": per_frame, "profile": profile}
 
 
 def check_revision(rev: str) -> None:
@@ -62,7 +89,8 @@ def _base_report(rev: str, path: Path) -> dict | None:
         return None
     try:
         report = json.loads(result.stdout)
-    except json.JSONDecodeError:
+        report["final"] = _infinite_if_null(report["final"])
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
     return report if isinstance(report, dict) and report.get("final") else None
 
@@ -152,14 +180,20 @@ def check_against_base(
 
 
 def run_gates(
-    tasks: list[str], gates: Section, frames: int, methods: list[str], metrics_dir: Path, base: str | None
+    tasks: list[str],
+    gates: Section,
+    frames: int,
+    methods: list[str],
+    metrics_dir: Path,
+    curves_dir: Path,
+    base: str | None,
 ) -> list[Check]:
     if base is not None:
         check_revision(base)
     checks = []
     for task in tasks:
         path = Path(metrics_dir) / f"{task}.json"
-        report = _load(path)
+        report = load_report(metrics_dir, curves_dir, task)
         checks += check_task(task, report, gates, frames, methods)
         if base is not None and report is not None:
             checks += check_against_base(

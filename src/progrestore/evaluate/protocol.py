@@ -16,3 +16,4 @@ SKIMAGE_SSIM_ARGS = {
     "data_range": 255,
     "channel_axis": -1,
 }
+ABOUT = "about.json"  # beside a metrics file's numbers: what they are (text, not a DVC metric)

@@ -37,6 +37,7 @@ from progrestore.data.framing import centre_crop, fit
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import SSIM_RADIUS, FrameScorer, ssim_map, ssim_reference
+from progrestore.evaluate.protocol import ABOUT, METRICS
 from progrestore.evaluate.report import Evaluation, write_report
 from progrestore.io.images import read_image
 
@@ -149,7 +150,7 @@ def check_report_path(out: Path) -> None:
         )
     if out.exists():
         try:
-            earlier = json.loads(out.read_text())
+            earlier = json.loads((out.with_suffix("") / ABOUT).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             earlier = None
         if not isinstance(earlier, dict) or earlier.get("task") != "reloblur":
@@ -208,7 +209,8 @@ def run_reloblur(
             "frames": paper_comparison(summary["per_frame"]),
         }
     out = Path(out)
-    write_report("reloblur", summary, describe(methods, task, blind=True), labels, out, out.with_suffix(""))
+    curve_paths = {metric: out.with_suffix("") / f"{metric}.json" for metric in METRICS}
+    write_report("reloblur", summary, describe(methods, task, blind=True), labels, out, curve_paths)
     run_params = {"task": "reloblur", "split": split, "pairs": len(pairs), "methods": ",".join(methods)}
     run_params |= {"model_profile": labels.get("model_profile", "-")}
     track_evaluation("evaluate-reloblur", run_params, summary, [out, *out.with_suffix("").glob("*.json")])

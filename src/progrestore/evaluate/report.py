@@ -1,10 +1,10 @@
 """Stage ``evaluate``: score every method's trajectory per frame and write metrics, plot data and sheets.
 
-``metrics/<task>.json`` holds, per method, the per-frame means over the val clips, the final-frame
-means, the clip count, the protocol and the LPIPS weights' identity. ``metrics/per_frame/<task>/<metric>.json``
-has one row per frame and one column per method (DVC overlays the columns); a PSNR of inf (a frame equal
-to the clean image) is written as null there, since plots cannot draw it. ``metrics/<task>/clips.json``
-has every clip's final-frame values.
+``metrics/<task>.json`` (the DVC metric) holds numbers only: the clip count and each method's
+final-frame means. ``metrics/<task>/about.json`` says what they are (data, model, scored region, method
+descriptions, protocol, LPIPS weights), ``metrics/<task>/clips.json`` has every clip's final-frame values
+and ``metrics/per_frame/<metric>/<task>.json`` one row per frame and one column per method (DVC overlays
+the columns). A PSNR of inf (a frame equal to the clean image) is written as null in all of them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import ClipContext, method_trajectory
 from progrestore.evaluate.metrics import FrameScorer, Lpips
-from progrestore.evaluate.protocol import METRICS, PROTOCOL
+from progrestore.evaluate.protocol import ABOUT, METRICS, PROTOCOL
 from progrestore.io.atomic import atomic_path, write_json
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import read_video
@@ -48,6 +48,19 @@ class Evaluation:
             method: {metric: [float(v) for v in np.mean(rows, axis=0)] for metric, rows in per_metric.items()}
             for method, per_metric in self.values.items()
         }
+
+    def restricted(self, methods: list[str]) -> Evaluation:
+        """The scores of ``methods`` only, in that order."""
+        return Evaluation(methods, {m: self.values[m] for m in methods}, list(self.clip_ids))
+
+    def merged(self, other: Evaluation, methods: list[str]) -> Evaluation:
+        """This evaluation's and ``other``'s scores (the same clips), the methods in the order given."""
+        if other.clip_ids != self.clip_ids:
+            raise InputError(
+                "the baseline scores and the model's are of different clips: run both stages again"
+            )
+        values = self.values | other.values
+        return Evaluation(methods, {m: values[m] for m in methods}, list(self.clip_ids))
 
     def summary(self) -> dict:
         curves = self.per_frame()
@@ -91,38 +104,55 @@ def score_methods(
     return {m: scorer.score(frames, reference) for m, frames in trajectories.items()}, trajectories
 
 
+def _clip_context(task: str, split_dir: Path, entry: dict, methods: list[str], restored_dir: Path | None):
+    clip = read_video(Path(split_dir) / entry["video"])
+    restored = None
+    if "model" in methods:
+        path = Path(restored_dir or "") / f"{entry['clip_id']}.mp4"
+        if not path.is_file():
+            raise InputError(f"{path} not found: run the restore stage first (dvc repro restore@{task})")
+        restored = read_video(path)
+    return ClipContext(task, clip[0], len(clip), clip, entry["params"], restored)
+
+
 def evaluate_dataset(
     task: str,
     split_dir: Path,
     methods: list[str],
     scorer: FrameScorer,
     restored_dir: Path | None = None,
-    display: dict[str, str] | None = None,
     window: Window | None = None,
-) -> tuple[Evaluation, list]:
-    """Score every clip listed in ``<split_dir>/manifest.jsonl`` (inside ``window`` if given); returns
-    the scores and sheet rows."""
-    entries = read_clip_manifest(split_dir)
-    evaluation, sheet_rows = Evaluation(methods), []
-    for entry in tqdm(entries, desc=f"evaluate {task}", unit="clip"):
-        clip = read_video(Path(split_dir) / entry["video"])
+) -> Evaluation:
+    """Score ``methods`` on every clip listed in ``<split_dir>/manifest.jsonl`` (inside ``window`` if given)."""
+    evaluation = Evaluation(methods)
+    for entry in tqdm(read_clip_manifest(split_dir), desc=f"evaluate {task}", unit="clip"):
+        ctx = _clip_context(task, split_dir, entry, methods, restored_dir)
         clean = read_image(Path(split_dir) / entry["clean"])
         if window is not None:
             clean = window.crop(clean)
-        restored = None
-        if "model" in methods:
-            path = Path(restored_dir or "") / f"{entry['clip_id']}.mp4"
-            if not path.is_file():
-                raise InputError(f"{path} not found: run the restore stage first (dvc repro restore@{task})")
-            restored = read_video(path)
-        ctx = ClipContext(task, clip[0], len(clip), clip, entry["params"], restored)
-        scores, trajectories = score_methods(scorer, scorer.reference(clean), ctx, methods, window)
+        scores, _ = score_methods(scorer, scorer.reference(clean), ctx, methods, window)
         evaluation.add(entry["clip_id"], scores)
-        if len(sheet_rows) < SHEET_CLIPS * len(methods):
-            names = display or {}
-            where = "" if window is None else f", window {window.width}x{window.height}+{window.x}+{window.y}"
-            sheet_rows += [(f"{names.get(m, m)} {entry['clip_id']}{where}", trajectories[m]) for m in methods]
-    return evaluation, sheet_rows
+    return evaluation
+
+
+def sheet_rows(
+    task: str,
+    split_dir: Path,
+    methods: list[str],
+    restored_dir: Path | None = None,
+    display: dict[str, str] | None = None,
+    window: Window | None = None,
+) -> list:
+    """Every method's trajectory (inside ``window``) of the first clips, labelled, for the contact sheet."""
+    rows, names = [], display or {}
+    where = "" if window is None else f", window {window.width}x{window.height}+{window.x}+{window.y}"
+    for entry in read_clip_manifest(split_dir)[:SHEET_CLIPS]:
+        ctx = _clip_context(task, split_dir, entry, methods, restored_dir)
+        for method in methods:
+            frames = method_trajectory(method, ctx)
+            frames = frames if window is None else window.crop(frames)
+            rows.append((f"{names.get(method, method)} {entry['clip_id']}{where}", frames))
+    return rows
 
 
 def plot_rows(curves: dict[str, dict[str, list[float]]], metric: str) -> list[dict]:
@@ -136,24 +166,49 @@ def plot_rows(curves: dict[str, dict[str, list[float]]], metric: str) -> list[di
     ]
 
 
+def finite_or_null(value: float) -> float | None:
+    """A metric value for JSON files that DVC reads: an infinite PSNR (a frame equal to the clean image)
+    is null, since DVC's views and diffs cannot show it."""
+    return value if math.isfinite(value) else None
+
+
 def write_report(
-    task: str, summary: dict, methods: dict[str, str], labels: dict, metrics_path: Path, curves_dir: Path
+    task: str,
+    summary: dict,
+    methods: dict[str, str],
+    labels: dict,
+    metrics_path: Path,
+    curve_paths: dict[str, Path],
 ) -> None:
-    """``metrics_path`` (the summary), ``clips.json`` in the folder of its name without the suffix, and
-    one plot-data file per metric in ``curves_dir``; ``methods`` says what each scored method is."""
+    """The evaluation of ``task`` as files:
+
+    - ``metrics_path`` (the DVC metric): numbers only, short, so that ``dvc exp show`` and ``dvc metrics
+      diff`` stay readable: the clip count and each method's final-frame means;
+    - ``<metrics_path without suffix>/about.json``: what the numbers are (``methods`` describes each
+      method; ``labels``: data, model, scored region), the protocol and the LPIPS weights' identity;
+    - ``<metrics_path without suffix>/clips.json``: every clip's final-frame values;
+    - ``curve_paths[<metric>]``: one row per frame, one column per method (DVC's plots).
+    """
     metrics_path = Path(metrics_path)
-    report = {
+    finals = {m: {k: finite_or_null(v) for k, v in per.items()} for m, per in summary["final"].items()}
+    write_json(metrics_path, {"clips": summary["clips"], "final": finals})
+    details = metrics_path.with_suffix("")
+    about = {
         "task": task,
         **labels,
         "methods": methods,
         "protocol": PROTOCOL,
         "lpips_weights_sha256": Lpips.weights_id,
-        **{key: value for key, value in summary.items() if key != "per_clip"},
+        "null": "a PSNR of null is infinite: the frame equals the clean image",
     }
-    write_json(metrics_path, report)
+    write_json(details / ABOUT, about)
+    per_clip = {
+        clip: {m: {k: finite_or_null(v) for k, v in per.items()} for m, per in methods_.items()}
+        for clip, methods_ in summary["per_clip"].items()
+    }
+    write_json(details / "clips.json", per_clip)
     for metric in METRICS:
-        write_json(Path(curves_dir) / f"{metric}.json", plot_rows(summary["per_frame"], metric))
-    write_json(metrics_path.with_suffix("") / "clips.json", summary["per_clip"])
+        write_json(Path(curve_paths[metric]), plot_rows(summary["per_frame"], metric))
 
 
 def write_sheet(rows: list, path: Path) -> None:
@@ -174,7 +229,9 @@ def write_curves(
     from matplotlib import pyplot as plt
 
     names = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS (lower is better)"}
-    figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4), dpi=100)
+    figure, axes = plt.subplots(
+        1, len(METRICS), figsize=(4.2 * len(METRICS), 3.7), dpi=100, layout="constrained"
+    )
     for axis, metric in zip(axes, METRICS, strict=True):
         for method, curves in per_frame.items():
             values = [v if math.isfinite(v) else float("nan") for v in curves[metric]]
@@ -183,9 +240,10 @@ def write_curves(
         axis.set_xlabel("frame")
         axis.set_title(names[metric], fontsize=10)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, names_ = axes[0].get_legend_handles_labels()
     figure.suptitle(f"{task}: {label}", fontsize=9)
-    figure.tight_layout()
+    # below the panels, not over a curve: one column per method
+    figure.legend(handles, names_, loc="outside lower center", ncols=len(names_), fontsize=8, frameon=False)
     with atomic_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(figure)

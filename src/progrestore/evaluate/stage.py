@@ -1,4 +1,5 @@
-"""Stage ``evaluate@<task>``: every method's per-frame scores on the val clips, as metrics, plots and MLflow."""
+"""Stage ``evaluate@<task>``: the model's per-frame scores joined with ``score_baselines``' (see
+:mod:`progrestore.evaluate.scoring`), as metrics, plots and MLflow."""
 
 from __future__ import annotations
 
@@ -13,13 +14,26 @@ from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import describe, evaluated_methods
 from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.report import Window, evaluate_dataset, write_curves, write_report, write_sheet
+from progrestore.evaluate.protocol import METRICS
+from progrestore.evaluate.report import (
+    Window,
+    evaluate_dataset,
+    sheet_rows,
+    write_curves,
+    write_report,
+    write_sheet,
+)
+from progrestore.evaluate.scoring import read_baselines
 
 DATA_LABELS = {
     "sample": "embedded sample: scikit-image photographs upscaled to the clip size (a pipeline check, not a benchmark)",
     "div2k": "DIV2K validation images 0801-0900",
     "folder": "images from data.folder.path",
 }
+WINDOW_WHY = (
+    "the model restores the centre window of its aspect ratio and leaves the rest of the frame as the "
+    "input; every method is scored inside that window only"
+)
 
 
 def track_evaluation(name: str, params: dict, summary: dict, artifacts: list[Path]) -> None:
@@ -52,14 +66,16 @@ def run_evaluate(
     params: Section,
     task: str,
     dataset: Path,
+    baselines: Path,
     restored: Path,
     metrics: Path,
     curves: Path,
     sheets: Path,
 ) -> None:
-    """Score ``<dataset>/val`` (and the trajectories in ``restored``, for the model method); write the
-    summary ``metrics`` (``<name>.json``, clips in the folder ``<name>/``), per-frame plot data in
-    ``curves/`` and ``<sheets>/<task>.png``, ``<task>_curves.png``. Reads ``evaluate`` and ``data.source``."""
+    """Score the model's trajectories in ``restored`` (when ``evaluate.methods`` has the model), join them
+    with ``baselines``, and write the summary ``metrics`` (with ``<name>/about.json`` and ``clips.json``),
+    per-frame plot data in ``<curves>/<metric>/<task>.json`` and ``<sheets>/<task>.png``, ``<task>_curves.png``.
+    Reads ``evaluate`` and ``data.source``."""
     tasks.check(task)
     methods = evaluated_methods(params)
     source = params.section("data").choice("source", SOURCES)
@@ -69,18 +85,17 @@ def run_evaluate(
         labels |= {"model_profile": meta["label"], "profile": meta["profile"]}
         display["model"] = f"model [{meta['label']}]"  # the tiny random model is labelled wherever it appears
         window = Window(**meta["restored_window"])
-        labels["scored_region"] = {
-            **meta["restored_window"],
-            "why": "the model restores the centre window of its aspect ratio and leaves the rest of the "
-            "frame as the input; every method is scored inside that window only",
-        }
-    scorer = FrameScorer()
+        labels["scored_region"] = {**meta["restored_window"], "why": WINDOW_WHY}
     val = Path(dataset) / "val"
-    evaluation, sheet_rows = evaluate_dataset(task, val, methods, scorer, restored, display, window)
-    summary = evaluation.summary()
+    evaluation = read_baselines(baselines, window, task)
+    if "model" in methods:
+        model = evaluate_dataset(task, val, ["model"], FrameScorer(), restored, window)
+        evaluation = evaluation.merged(model, methods)
+    summary = evaluation.restricted(methods).summary()
     sheet, curves_png = Path(sheets) / f"{task}.png", Path(sheets) / f"{task}_curves.png"
-    write_report(task, summary, describe(methods, task), labels, metrics, curves)
-    write_sheet(sheet_rows, sheet)
+    curve_paths = {metric: Path(curves) / metric / f"{task}.json" for metric in METRICS}
+    write_report(task, summary, describe(methods, task), labels, metrics, curve_paths)
+    write_sheet(sheet_rows(task, val, methods, restored, display, window), sheet)
     write_curves(task, summary["per_frame"], DATA_LABELS[source], curves_png, display)
     run_params = {
         "task": task,
@@ -89,8 +104,8 @@ def run_evaluate(
         "clips": summary["clips"],
     }
     run_params |= {"model_profile": labels.get("model_profile", "-")}
-    clips = Path(metrics).with_suffix("") / "clips.json"
-    artifacts = [Path(metrics), clips, sheet, curves_png, *Path(curves).glob("*.json")]
+    details = Path(metrics).with_suffix("")
+    artifacts = [Path(metrics), *details.glob("*.json"), sheet, curves_png, *curve_paths.values()]
     track_evaluation(f"evaluate-{task}", run_params, summary, artifacts)
     for method in methods:
         final = summary["final"][method]
@@ -100,9 +115,12 @@ def run_evaluate(
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=tasks.names())
     parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
+    parser.add_argument("--baselines", type=Path, required=True, help="score_baselines' scores (.json)")
     parser.add_argument("--restored", type=Path, required=True, help="the restore stage's trajectories")
     parser.add_argument("--metrics", type=Path, required=True, help="the summary (.json)")
-    parser.add_argument("--curves", type=Path, required=True, help="the folder of per-frame plot data")
+    parser.add_argument(
+        "--curves", type=Path, required=True, help="per-frame plot data: <curves>/<metric>/<task>.json"
+    )
     parser.add_argument(
         "--sheets", type=Path, required=True, help="the folder of the contact sheet and curves"
     )
@@ -110,7 +128,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 EVALUATE = Stage(
     "evaluate",
-    "score every method per frame on one task's val clips",
+    "score the model's trajectories, join the baselines' scores, write metrics, plot data and sheets",
     _arguments,
-    lambda p, a: run_evaluate(p, a.task, a.dataset, a.restored, a.metrics, a.curves, a.sheets),
+    lambda p, a: run_evaluate(p, a.task, a.dataset, a.baselines, a.restored, a.metrics, a.curves, a.sheets),
 )

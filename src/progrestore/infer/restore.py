@@ -19,7 +19,7 @@ from progrestore.errors import InputError
 from progrestore.model.families import load_specification, specification_class
 from progrestore.model.settings import ModelSettings, model_settings
 from progrestore.model.sizing import from_model, to_model
-from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification, Sampling
+from progrestore.model.specification import LORA_WEIGHTS, TRAIN_ABOUT, ModelSpecification, Sampling
 
 
 def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
@@ -37,13 +37,13 @@ def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
 
 def lora_file(lora_dir: Path, settings: ModelSettings | None = None) -> Path:
     """The LoRA weights in ``lora_dir``, or a clear error when there are none, or when the train record
-    beside them (``train.json``) says they were trained for another profile or size than ``settings``'."""
+    beside them (``about.json``) says they were trained for another profile or size than ``settings``'."""
     weights = Path(lora_dir) / LORA_WEIGHTS
     if not weights.is_file():
         raise InputError(
             f"{weights} not found: train a LoRA first (dvc repro train@<task>) or pass --lora DIR"
         )
-    record = Path(lora_dir) / "train.json"
+    record = Path(lora_dir) / TRAIN_ABOUT
     trained = json.loads(record.read_text()).get("model") if record.is_file() else None
     if settings is not None and isinstance(trained, dict):
         wanted = {"profile": settings.profile.name, "height": settings.height, "width": settings.width}

@@ -21,6 +21,8 @@ FAMILIES = {
     "cogvideox": "progrestore.model.cogvideox.specification"
 }  # family -> module defining SPECIFICATION
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LoRA file name, in every family
+TRAIN_METRICS = "train.json"  # beside it: the training run's numbers (a DVC metric)
+TRAIN_ABOUT = "about.json"  # beside it: the backbone, size and tasks it was trained for
 
 
 @dataclass(frozen=True)

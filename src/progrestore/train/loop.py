@@ -20,11 +20,13 @@ from pathlib import Path
 import torch
 
 from progrestore.config import Section
+from progrestore.errors import ProgrestoreError
 from progrestore.io.atomic import write_json
 from progrestore.io.tensors import canonicalise
 from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
 
 CHECKPOINT_PREFIX = "checkpoint-"
+SHARDING_ENGINES = ("FSDP", "DEEPSPEED")  # accelerate runs them on accelerator backends only
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,14 @@ def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
     from diffusers.optimization import get_scheduler
 
     gpu = torch.cuda.is_available()
+    sharded = [
+        name for name in SHARDING_ENGINES if os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"
+    ]
+    if sharded and not gpu:
+        raise ProgrestoreError(
+            f"accelerate launch with {sharded[0]} needs GPUs: on CPU processes accelerate drops the "
+            f"{sharded[0]} plugin and would train plain DDP; use configs/accelerate/ddp-cpu.yaml"
+        )
     # cpu=True lets several CPU processes (torchrun / accelerate launch) form a gloo group
     accelerator = Accelerator(mixed_precision="bf16" if gpu else "no", cpu=not gpu)
     denoiser = model.denoiser

@@ -17,7 +17,7 @@ from progrestore.io.atomic import write_json
 from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
 from progrestore.model.families import load_specification
 from progrestore.model.settings import model_settings
-from progrestore.model.specification import LORA_WEIGHTS
+from progrestore.model.specification import LORA_WEIGHTS, TRAIN_ABOUT, TRAIN_METRICS
 from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
 
 VIDEO_CACHE, TEXT_CACHE = (
@@ -62,7 +62,8 @@ def checkpoint_fingerprint(params: Section, tasks: list[str], encoded: Path, cod
 
 
 def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, out_dir: Path) -> Path:
-    """Train one LoRA on ``tasks``; writes the weights, checkpoints and ``train.json`` under ``out_dir``.
+    """Train one LoRA on ``tasks``; writes the weights, checkpoints, ``train.json`` (the run's numbers, a
+    DVC metric) and ``about.json`` (the backbone, size and tasks it was trained for) under ``out_dir``.
 
     Reads ``model``, ``train`` and ``clip.frames``. Under ``accelerate launch`` every process trains;
     only the main one tracks and writes files.
@@ -105,7 +106,15 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
         weights = out_dir / LORA_WEIGHTS
         if main_process:
             save_lora(model, transformer, cfg, out_dir)
-            summary = {
+            numbers = {
+                "steps": cfg.steps,
+                "resumed_from": result.resumed_from,
+                "clips": len(data.clip_ids),
+                **run_record(result.logs),
+            }
+            json.dumps(numbers, allow_nan=False)  # train.json is a DVC metric: strict JSON or nothing
+            write_json(out_dir / TRAIN_METRICS, numbers)
+            about = {
                 "profile": settings.label,
                 "model": {
                     "profile": settings.profile.name,
@@ -114,15 +123,10 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
                 },
                 "positional_embedding": model.positional_embedding(data.num_frames),
                 "tasks": tasks,
-                "steps": cfg.steps,
-                "resumed_from": result.resumed_from,
-                "clips": len(data.clip_ids),
-                **run_record(result.logs),
             }
-            json.dumps(summary, allow_nan=False)  # train.json is a DVC metric: strict JSON or nothing
-            write_json(out_dir / "train.json", summary)
+            write_json(out_dir / TRAIN_ABOUT, about)
         if run is not None:
-            tracking.log_artifacts([weights, out_dir / "train.json"])
+            tracking.log_artifacts([weights, out_dir / TRAIN_METRICS, out_dir / TRAIN_ABOUT])
     return weights
 
 
