@@ -52,6 +52,7 @@ def test_clip_size_must_be_a_multiple_of_16():
         ("degrade.deblur.length_max", [40]),  # not a pair
         ("degrade.lowlight.noise_sigma", [0.02, 1.5]),
         ("degrade.sr.jpeg_quality_first", [30.5, 60]),
+        ("degrade.mixed.jpeg_quality_first", [30, 80.5]),
     ],
 )
 def test_bad_ranges_name_their_key(key, value):

@@ -88,3 +88,17 @@ def test_headless_chromium_draws_the_lines_offline(plots_html, tmp_path):
     per_row = [int(line[top : top + 400].sum()) for top in (0, 400, 800)]
     assert all(count > 300 for count in per_row), f"line pixels per row of plots: {per_row}"
     assert line[1300:].sum() == 0  # nothing below the six plots
+
+
+def test_the_page_replaces_only_an_earlier_page_of_its_own(tmp_path):
+    from progrestore.errors import InputError
+    from progrestore.evaluate.plots_page import write_page_template
+
+    mine = tmp_path / "page.html"
+    write_page_template(mine, allow_fetch=False)
+    write_page_template(mine, allow_fetch=False)  # an earlier page of ours is refreshed
+    theirs = tmp_path / "theirs.html"
+    theirs.write_text("<html>{plot_divs} my own template</html>")
+    with pytest.raises(InputError, match=r"theirs\.html: exists and was not written by progrestore"):
+        write_page_template(theirs, allow_fetch=False)
+    assert theirs.read_text() == "<html>{plot_divs} my own template</html>"

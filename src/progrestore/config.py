@@ -120,6 +120,13 @@ class Section:
             raise self.fail(name, "a list without repeated names")
         return tuple(value)
 
+    def integer_interval(self, name: str, low: int, high: int) -> tuple[int, int]:
+        """A range ``[a, b]`` of whole numbers with ``low <= a <= b <= high`` (e.g. JPEG qualities)."""
+        a, b = self.interval(name, low, high)
+        if a != int(a) or b != int(b):
+            raise self.fail(name, f"a range [a, b] of whole numbers with {low} <= a <= b <= {high}")
+        return int(a), int(b)
+
     def interval(self, name: str, low: float, high: float) -> tuple[float, float]:
         """A sampling range ``[a, b]`` with ``low <= a <= b <= high``."""
         value = self.raw(name)

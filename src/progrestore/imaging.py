@@ -14,6 +14,11 @@ def to_uint8(values: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return (np.clip(scaled, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(width, height) times ``scale``, rounded, at least 1 px: the low-resolution size of a down-and-up resize."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
     """``rgb`` JPEG-compressed at ``quality`` and decoded (OpenCV/libjpeg, 4:2:0, as BasicSR does)."""
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -55,6 +55,7 @@ PACKAGES = (  # the versions dvc-render's vega renderer loads from its CDN
 )
 TEMPLATE = Path(".dvc/offline_plots.html")  # .dvc/config: plots.html_template = offline_plots.html
 PLACEHOLDERS = ("{plot_divs}", "{scripts}", "{refresh_tag}")  # what DVC substitutes in a template
+MARK = "written by progrestore fetch-plots-page"  # an earlier page of ours may be replaced, nothing else
 
 
 def _verified(package: NpmPackage, data: bytes) -> bytes:
@@ -102,12 +103,19 @@ def page_template(allow_fetch: bool = True) -> str:
             f"<!-- {package.name} {package.version} ({package.tarball})\n{notice}-->\n<script>{code}</script>"
         )
     return (
-        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n{refresh_tag}\n<title>DVC plots</title>\n'
+        f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<!-- {MARK} -->\n'
+        + "{refresh_tag}\n<title>DVC plots</title>\n"
         + "\n".join(scripts)
         + "\n<style>table { border-spacing: 15px; }</style>\n</head>\n<body>\n{plot_divs}\n</body>\n</html>\n"
     )
 
 
 def write_page_template(out: Path = TEMPLATE, allow_fetch: bool = True) -> Path:
-    write_text(Path(out), page_template(allow_fetch))
-    return Path(out)
+    """Write (or refresh an earlier) page at ``out``; a file there that this did not write is left alone."""
+    out = Path(out)
+    if out.exists() and MARK not in out.read_text(errors="replace")[:4096]:
+        raise InputError(
+            f"{out}: exists and was not written by progrestore fetch-plots-page; move it away first"
+        )
+    write_text(out, page_template(allow_fetch))
+    return out

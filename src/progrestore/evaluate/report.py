@@ -91,17 +91,11 @@ class Window:
         )
 
 
-def score_methods(
-    scorer: FrameScorer, reference, ctx: ClipContext, methods: list[str], window: Window | None = None
-) -> tuple[dict, dict]:
-    """Scores and trajectories (cropped to ``window``, if any) of every method for one clip.
-
-    The methods see the whole frame; only the scoring is restricted to the window.
-    """
+def scored_trajectories(ctx: ClipContext, methods: list[str], window: Window | None) -> dict[str, np.ndarray]:
+    """Every method's trajectory of one clip, cropped to ``window`` (if any): what is scored and shown.
+    The methods see the whole frame; only the scoring is restricted to the window."""
     trajectories = {method: method_trajectory(method, ctx) for method in methods}
-    if window is not None:
-        trajectories = {m: window.crop(frames) for m, frames in trajectories.items()}
-    return {m: scorer.score(frames, reference) for m, frames in trajectories.items()}, trajectories
+    return trajectories if window is None else {m: window.crop(f) for m, f in trajectories.items()}
 
 
 def _clip_context(task: str, split_dir: Path, entry: dict, methods: list[str], restored_dir: Path | None):
@@ -130,8 +124,9 @@ def evaluate_dataset(
         clean = read_image(Path(split_dir) / entry["clean"])
         if window is not None:
             clean = window.crop(clean)
-        scores, _ = score_methods(scorer, scorer.reference(clean), ctx, methods, window)
-        evaluation.add(entry["clip_id"], scores)
+        reference = scorer.reference(clean)
+        trajectories = scored_trajectories(ctx, methods, window)
+        evaluation.add(entry["clip_id"], {m: scorer.score(f, reference) for m, f in trajectories.items()})
     return evaluation
 
 
@@ -148,9 +143,7 @@ def sheet_rows(
     where = "" if window is None else f", window {window.width}x{window.height}+{window.x}+{window.y}"
     for entry in read_clip_manifest(split_dir)[:SHEET_CLIPS]:
         ctx = _clip_context(task, split_dir, entry, methods, restored_dir)
-        for method in methods:
-            frames = method_trajectory(method, ctx)
-            frames = frames if window is None else window.crop(frames)
+        for method, frames in scored_trajectories(ctx, methods, window).items():
             rows.append((f"{names.get(method, method)} {entry['clip_id']}{where}", frames))
     return rows
 

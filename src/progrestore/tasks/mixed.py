@@ -26,7 +26,7 @@ from PIL import Image
 
 from progrestore import tasks
 from progrestore.config import Section
-from progrestore.imaging import UNSHARP, gaussian_blur, jpeg_roundtrip, to_uint8, unsharp
+from progrestore.imaging import UNSHARP, gaussian_blur, jpeg_roundtrip, scaled_size, to_uint8, unsharp
 
 OPERATIONS = ("blur", "downscale", "noise", "jpeg")
 
@@ -40,14 +40,11 @@ class Settings:
 
     @classmethod
     def from_section(cls, section: Section) -> Settings:
-        low, high = section.interval("jpeg_quality_first", 1, 100)
-        if low != int(low) or high != int(high):
-            raise section.fail("jpeg_quality_first", "a range of integer JPEG qualities")
         return cls(
             blur_sigma=section.interval("blur_sigma", 0.0, 10.0),
             scale_first=section.interval("scale_first", 0.05, 1.0),
             noise_sigma=section.interval("noise_sigma", 0.0, 1.0),
-            jpeg_quality_first=(int(low), int(high)),
+            jpeg_quality_first=section.integer_interval("jpeg_quality_first", 1, 100),
         )
 
 
@@ -97,7 +94,7 @@ def _blur(x: np.ndarray, values: dict, state: _Clip) -> np.ndarray:
 
 def _downscale(x: np.ndarray, values: dict, state: _Clip) -> np.ndarray:
     height, width = x.shape[:2]
-    size = (max(1, round(width * values["scale"])), max(1, round(height * values["scale"])))
+    size = scaled_size(width, height, values["scale"])
     if size == (width, height):
         return x
     small = Image.fromarray(x).resize(size, Image.Resampling.BICUBIC)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from progrestore import tasks
 from progrestore.config import Section
-from progrestore.imaging import UNSHARP, jpeg_roundtrip, unsharp
+from progrestore.imaging import UNSHARP, jpeg_roundtrip, scaled_size, unsharp
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,11 @@ class Settings:
 
     @classmethod
     def from_section(cls, section: Section) -> Settings:
-        low, high = section.interval("jpeg_quality_first", 1, 100)
-        if low != int(low) or high != int(high):
-            raise section.fail("jpeg_quality_first", "a range of integer JPEG qualities")
-        return cls(section.interval("scale_first", 0.01, 1.0), section.boolean("jpeg"), (int(low), int(high)))
+        return cls(
+            section.interval("scale_first", 0.01, 1.0),
+            section.boolean("jpeg"),
+            section.integer_interval("jpeg_quality_first", 1, 100),
+        )
 
 
 def sample(rng: np.random.Generator, settings: Settings) -> dict:
@@ -55,7 +56,7 @@ def prepare(image: np.ndarray, params: dict) -> Image.Image:
 def render(state: Image.Image, params: dict, progress: float) -> np.ndarray:
     values = schedule(params, progress)
     width, height = state.size
-    small_size = (max(1, round(width * values["scale"])), max(1, round(height * values["scale"])))
+    small_size = scaled_size(width, height, values["scale"])
     quality = values["jpeg_quality"]
     compress = quality is not None and quality < 100
     if small_size == (width, height) and not compress:
