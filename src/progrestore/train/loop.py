@@ -26,6 +26,7 @@ from progrestore.io.tensors import canonicalise
 from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
 
 CHECKPOINT_PREFIX = "checkpoint-"
+ADAPTER = "default"  # the adapter name peft gives ``add_adapter``'s LoRA
 SHARDING_ENGINES = ("FSDP", "DEEPSPEED")  # accelerate runs them on accelerator backends only
 
 
@@ -102,6 +103,7 @@ class StepLog:
 class TrainResult:
     logs: list[StepLog] = field(default_factory=list)
     resumed_from: int = 0
+    adapter: dict[str, torch.Tensor] = field(default_factory=dict)  # the LoRA, whole on the main process
 
 
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -152,7 +154,10 @@ def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | No
 
 def lora_only_checkpoints(accelerator) -> None:
     """Make ``save_state`` keep the LoRA weights only, not the frozen base model (11 GB for the 5B models
-    in bf16), as the official trainer's hooks do; ``load_state`` sets them back into the adapter."""
+    in bf16), as the official trainer's hooks do; ``load_state`` sets them back into the adapter.
+
+    Not under a sharding engine: FSDP and DeepSpeed write and read their own sharded checkpoint format
+    (no whole-model weights pass through these hooks there)."""
     from accelerate.utils import SAFE_MODEL_NAME
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -178,10 +183,10 @@ class Training:
     """What the loop steps: accelerate's objects around the denoiser, its LoRA parameters."""
 
     accelerator: object
-    denoiser: torch.nn.Module  # prepared (possibly wrapped for DDP)
+    denoiser: torch.nn.Module  # prepared (possibly wrapped for DDP or FSDP)
     optimizer: torch.optim.Optimizer
     lr_scheduler: object
-    trainable: list[torch.nn.Parameter]
+    adapter_keys: list[str]  # the LoRA's names in the unwrapped denoiser's state dict
 
 
 def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
@@ -200,19 +205,27 @@ def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
         )
     # cpu=True lets several CPU processes (torchrun / accelerate launch) form a gloo group
     accelerator = Accelerator(mixed_precision="bf16" if gpu else "no", cpu=not gpu)
+    engine = accelerator.distributed_type.value
     denoiser = model.denoiser
     denoiser.requires_grad_(False)
+    if engine == "FSDP":
+        # FSDP flattens each unit's parameters into one tensor of one dtype: the frozen base is kept in
+        # fp32 beside the fp32 LoRA, and FSDP's mixed precision (bf16, from the launch config) computes
+        denoiser.float()
+    if engine == "DEEPSPEED":
+        # one clip per process and step, with no dataloader for accelerate to read the batch size from
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = 1
     with torch.random.fork_rng(devices=[]):  # LoRA A matrices start random: from train.seed, not a global RNG
         torch.manual_seed(cfg.seed)
         denoiser.add_adapter(cfg.lora_config())
     if cfg.gradient_checkpointing:
         denoiser.enable_gradient_checkpointing()
     denoiser.train()
-    trainable = [p for p in denoiser.parameters() if p.requires_grad]
-    for p in trainable:
+    adapter = {name: p for name, p in denoiser.named_parameters() if p.requires_grad}
+    for p in adapter.values():
         p.data = p.data.float()  # LoRA weights train in fp32 even when the base model is bf16
     optimizer = torch.optim.AdamW(
-        trainable, lr=cfg.learning_rate, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=1e-8
+        list(adapter.values()), lr=cfg.learning_rate, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=1e-8
     )
     # accelerate steps a prepared scheduler once per process at every optimizer step, so the warmup is
     # counted in process-steps, as the official trainer does (warmup_steps * num_processes)
@@ -220,8 +233,9 @@ def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
         "constant_with_warmup", optimizer, num_warmup_steps=cfg.warmup_steps * accelerator.num_processes
     )
     wrapped, optimizer, lr_scheduler = accelerator.prepare(denoiser, optimizer, lr_scheduler)
-    lora_only_checkpoints(accelerator)
-    return Training(accelerator, wrapped, optimizer, lr_scheduler, trainable)
+    if engine not in SHARDING_ENGINES:
+        lora_only_checkpoints(accelerator)
+    return Training(accelerator, wrapped, optimizer, lr_scheduler, list(adapter))
 
 
 def resume(training: Training, checkpoints: Path, fingerprint: str) -> TrainResult:
@@ -266,7 +280,9 @@ def optimizer_step(
     loss = loss_for_step(model, training.denoiser, data, cfg, step, rank, world)
     accelerator.backward(loss)
     if cfg.max_grad_norm > 0:
-        accelerator.clip_grad_norm_(training.trainable, cfg.max_grad_norm)
+        # the prepared module's own parameters: under FSDP accelerate then takes FSDP's norm over all shards
+        # (only the LoRA has gradients; the frozen parameters are skipped)
+        accelerator.clip_grad_norm_(training.denoiser.parameters(), cfg.max_grad_norm)
     training.optimizer.step()
     training.lr_scheduler.step()
     training.optimizer.zero_grad(set_to_none=True)
@@ -298,26 +314,42 @@ def train_lora(
             save_checkpoint(training, checkpoints, log.step, fingerprint, cfg, result.logs)
         if log.step == stop_after:
             break
+    result.adapter = adapter_state(training)
     unwrapped = training.accelerator.unwrap_model(training.denoiser)
     unwrapped.eval()
     return unwrapped, result
 
 
-def save_lora(model: ModelSpecification, transformer, cfg: TrainConfig, out_dir: Path) -> Path:
-    """The family's LoRA format, with the adapter metadata so that alpha/rank survives a reload."""
-    from peft.utils import get_peft_model_state_dict
+def adapter_state(training: Training) -> dict[str, torch.Tensor]:
+    """The LoRA weights under peft's saved names (adapter name dropped), whole on the main process.
 
+    Every process calls it: under FSDP ``get_state_dict`` gathers the shards (a collective). The entries
+    are picked by the names the LoRA had before accelerate wrapped the model, since peft's own picker
+    walks the module tree, which FSDP's per-block wrappers rename."""
+    whole = training.accelerator.get_state_dict(training.denoiser)
+    if not whole:  # FSDP gathers onto the main process only
+        return {}
+    return {
+        key.replace(f".{ADAPTER}.", "."): whole[key].detach().float().cpu().contiguous()
+        for key in training.adapter_keys
+    }
+
+
+def save_lora(
+    model: ModelSpecification, adapter: dict[str, torch.Tensor], cfg: TrainConfig, out_dir: Path
+) -> Path:
+    """The family's LoRA format (``adapter``: ``TrainResult.adapter``), with the adapter metadata so that
+    alpha/rank survives a reload."""
+    if not adapter:
+        raise ValueError("save_lora: no LoRA weights (only the main process holds the gathered adapter)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(transformer).items()
-    }
     metadata = cfg.lora_config().to_dict()
     metadata["target_modules"] = sorted(metadata["target_modules"])
     weights = out_dir / LORA_WEIGHTS
     # written beside, then renamed over: an earlier file may be a DVC cache link that must not be written
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lora.") as scratch:
-        written = model.save_lora(state, metadata, Path(scratch))
+        written = model.save_lora(adapter, metadata, Path(scratch))
         canonicalise(written)
         os.replace(written, weights)
     return weights

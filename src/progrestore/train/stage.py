@@ -100,12 +100,10 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
                 tracking.log_step(values, log.step)
 
         fingerprint = checkpoint_fingerprint(params, tasks, encoded, loaded_module_files())
-        transformer, result = train_lora(
-            model, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step
-        )
+        _, result = train_lora(model, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step)
         weights = out_dir / LORA_WEIGHTS
         if main_process:
-            save_lora(model, transformer, cfg, out_dir)
+            save_lora(model, result.adapter, cfg, out_dir)
             numbers = {
                 "steps": cfg.steps,
                 "resumed_from": result.resumed_from,

@@ -1,0 +1,113 @@
+"""The train stage under a sharding engine's accelerate config on GPUs, against the same stage run plainly.
+
+    python benchmarks/sharded_training.py TASK WORKDIR [--config fsdp|deepspeed-zero2] [--processes N]
+        # configs/accelerate/<config>.yaml (default fsdp); N processes, one per GPU (default: all GPUs)
+
+Needs a finished embedded run's train inputs for TASK (``data/datasets/TASK/train`` manifest and prompts,
+``data/encoded/TASK``) and CUDA. Three runs of ``stages/train.py`` with MLflow off:
+
+1. ``plain``: one process, no accelerate launch (bf16 base, fp32 LoRA);
+2. ``sharded``: ``accelerate launch --config_file configs/accelerate/<config>.yaml --num_processes N``;
+3. ``sharded`` again into the same folder: it must resume from the final checkpoint (the engine's own
+   sharded state), take no step and write the same LoRA bytes.
+
+The sharded LoRA must have the plain one's keys, shapes and adapter metadata; how far its values are
+from the plain run's is reported (FSDP keeps the frozen base in fp32 and computes in bf16, DeepSpeed
+trains a bf16 module from fp32 master weights; the plain run has a bf16 base and an fp32 LoRA, so they
+are not bitwise equal). Prints one JSON line; with ``$OUT`` set writes ``$OUT/sharded-<config>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = "pytorch_lora_weights.safetensors"
+
+
+def train(task: str, out: Path, launcher: list[str]) -> float:
+    command = [*launcher, "stages/train.py", task, "--datasets", "data/datasets", "--encoded", "data/encoded"]
+    command += ["--out", str(out)]
+    env = os.environ | {
+        "PROGRESTORE_MLFLOW": "off",
+        "PYTHONPATH": f"{REPO / 'src'}:{os.environ.get('PYTHONPATH', '')}",
+    }
+    began = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-8000:])
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode})")
+    return time.perf_counter() - began
+
+
+def compare(plain: Path, sharded: Path) -> dict:
+    """Keys, shapes and metadata must match; the values are reported as the relative distance of each
+    trained matrix (||fsdp - plain|| / ||plain - its seeded start||, worst over the LoRA's B matrices,
+    which start at zero)."""
+    from safetensors import safe_open
+
+    with safe_open(str(plain / WEIGHTS), "pt") as a, safe_open(str(sharded / WEIGHTS), "pt") as b:
+        keys = sorted(a.keys())
+        assert keys == sorted(b.keys()), "the sharded run's LoRA has other keys"
+        assert a.metadata() == b.metadata(), (a.metadata(), b.metadata())
+        relative = []
+        for key in keys:
+            x, y = a.get_tensor(key).float(), b.get_tensor(key).float()
+            assert x.shape == y.shape, (key, x.shape, y.shape)
+            if "lora_B" in key:
+                relative.append(float((x - y).norm() / x.norm()))
+    return {"keys": len(keys), "lora_B_relative_difference_max": max(relative)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task")
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--config", choices=("fsdp", "deepspeed-zero2"), default="fsdp")
+    parser.add_argument("--processes", type=int, default=0, help="processes (default: one per GPU)")
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("sharded_training: needs CUDA (accelerate drops FSDP and DeepSpeed on CPU)")
+    processes = args.processes or torch.cuda.device_count()
+    work = args.workdir.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    config = f"configs/accelerate/{args.config}.yaml"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config]
+    launch += ["--num_processes", str(processes), "--main_process_port", "29537"]
+    row = {"card": torch.cuda.get_device_name(), "config": config, "processes": processes, "task": args.task}
+    row["plain_s"] = train(args.task, work / "plain", [sys.executable])
+    row["sharded_s"] = train(args.task, work / "sharded", launch)
+    first = (work / "sharded" / WEIGHTS).read_bytes()
+    row["resume_s"] = train(args.task, work / "sharded", launch)
+    plain_record = json.loads((work / "plain" / "train.json").read_text())
+    sharded_record = json.loads((work / "sharded" / "train.json").read_text())
+    checkpoints = work / "sharded" / "checkpoints"
+    files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*") if p.is_file())
+    row |= {
+        "resumed_from": sharded_record["resumed_from"],
+        "resume_same_bytes": (work / "sharded" / WEIGHTS).read_bytes() == first,
+        "checkpoint_files": files,
+        "loss_plain": plain_record["final_loss_mean10"],
+        "loss_sharded": sharded_record["final_loss_mean10"],
+        **compare(work / "plain", work / "sharded"),
+    }
+    print(json.dumps(row), flush=True)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], f"sharded-{args.config}.json").write_text(json.dumps(row, indent=1))
+    assert row["resumed_from"] == sharded_record["steps"], (
+        "the second run did not resume its final checkpoint"
+    )
+    assert row["resume_same_bytes"], "the resumed run wrote other LoRA bytes"
+
+
+if __name__ == "__main__":
+    main()
