@@ -25,13 +25,11 @@ export PYTHONPATH="$PWD/src:/tmp/progrestore-site" PROGRESTORE_CACHE="$PWD/.offl
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c 'import torch, transformers, accelerate, diffusers, peft; print(*(f"{m.__name__} {m.__version__}" for m in (torch, transformers, accelerate, diffusers, peft)), sep=", ")'
 failed=0
-task="${SHARDED_TASK:-deblur}"
-if [[ -f "data/encoded/$task/video.safetensors" && -f "data/datasets/$task/train/manifest.jsonl" ]]; then
-    for config in "${configs[@]}"; do
-        timeout "${SHARDED_TIMEOUT:-150}" python3 benchmarks/sharded_training.py "$task" "/tmp/progrestore-$config" --config "$config" || failed=1
-    done
-else
-    echo "sharded training: skipped (no data/encoded/$task or data/datasets/$task/train: run dvc repro first)"
-fi
+for config in "${configs[@]}"; do
+    timeout "${SHARDED_TIMEOUT:-150}" python3 benchmarks/sharded_training.py "${SHARDED_TASK:-deblur}" "/tmp/progrestore-$config" --config "$config"
+    status=$?
+    [[ $status == 3 ]] && break  # the train inputs did not come along: skipped, as said
+    [[ $status == 0 ]] || failed=1
+done
 timeout "${BENCH_TIMEOUT:-480}" python3 benchmarks/real_architecture.py gpu || failed=1
 exit $failed

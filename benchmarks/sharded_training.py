@@ -3,8 +3,9 @@
     python benchmarks/sharded_training.py TASK WORKDIR [--config fsdp|deepspeed-zero2] [--processes N]
         # configs/accelerate/<config>.yaml (default fsdp); N processes, one per GPU (default: all GPUs)
 
-Needs a finished embedded run's train inputs for TASK (``data/datasets/TASK/train`` manifest and prompts,
-``data/encoded/TASK``) and CUDA. Three runs of ``stages/train.py`` with MLflow off:
+Needs a finished embedded run's train inputs for TASK (``<datasets>/TASK/train`` manifest and prompts,
+``<encoded>/TASK``, the folders dvc.yaml's vars name; exit status 3 when they are absent) and CUDA.
+Three runs of ``stages/train.py`` with MLflow off:
 
 1. ``plain``: one process, no accelerate launch (bf16 base, fp32 LoRA);
 2. ``sharded``: ``accelerate launch --config_file configs/accelerate/<config>.yaml --num_processes N``;
@@ -30,10 +31,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = "pytorch_lora_weights.safetensors"
+INPUTS_ABSENT = 3  # bench_gpu_offline.sh skips the check then
 
 
-def train(task: str, out: Path, launcher: list[str]) -> float:
-    command = [*launcher, "stages/train.py", task, "--datasets", "data/datasets", "--encoded", "data/encoded"]
+def train_inputs(task: str) -> tuple[Path, Path]:
+    """(datasets, encoded) as dvc.yaml names them; exits with INPUTS_ABSENT when TASK's are not there."""
+    from progrestore.layout import pipeline_path
+
+    datasets, encoded = (REPO / pipeline_path(name, REPO / "dvc.yaml") for name in ("datasets", "encoded"))
+    needed = [datasets / task / "train" / "manifest.jsonl", encoded / task / "video.safetensors"]
+    missing = [str(path.relative_to(REPO)) for path in needed if not path.is_file()]
+    if missing:
+        print(f"sharded training: skipped, no {' or '.join(missing)} (run dvc repro first)", file=sys.stderr)
+        raise SystemExit(INPUTS_ABSENT)
+    return datasets, encoded
+
+
+def train(task: str, inputs: tuple[Path, Path], out: Path, launcher: list[str]) -> float:
+    datasets, encoded = inputs
+    command = [*launcher, "stages/train.py", task, "--datasets", str(datasets), "--encoded", str(encoded)]
     command += ["--out", str(out)]
     env = os.environ | {
         "PROGRESTORE_MLFLOW": "off",
@@ -77,6 +93,7 @@ def main() -> None:
 
     if not torch.cuda.is_available():
         raise SystemExit("sharded_training: needs CUDA (accelerate drops FSDP and DeepSpeed on CPU)")
+    inputs = train_inputs(args.task)
     processes = args.processes or torch.cuda.device_count()
     work = args.workdir.resolve()
     shutil.rmtree(work, ignore_errors=True)
@@ -84,10 +101,10 @@ def main() -> None:
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config]
     launch += ["--num_processes", str(processes), "--main_process_port", "29537"]
     row = {"card": torch.cuda.get_device_name(), "config": config, "processes": processes, "task": args.task}
-    row["plain_s"] = train(args.task, work / "plain", [sys.executable])
-    row["sharded_s"] = train(args.task, work / "sharded", launch)
+    row["plain_s"] = train(args.task, inputs, work / "plain", [sys.executable])
+    row["sharded_s"] = train(args.task, inputs, work / "sharded", launch)
     first = (work / "sharded" / WEIGHTS).read_bytes()
-    row["resume_s"] = train(args.task, work / "sharded", launch)
+    row["resume_s"] = train(args.task, inputs, work / "sharded", launch)
     plain_record = json.loads((work / "plain" / "train.json").read_text())
     sharded_record = json.loads((work / "sharded" / "train.json").read_text())
     checkpoints = work / "sharded" / "checkpoints"
