@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c 'import torch, transformers, accelerate, diffusers, peft; print(*(f"{m.__name__} {m.__version__}" for m in (torch, transformers, accelerate, diffusers, peft)), sep=", ")'
 failed=0
 for config in "${configs[@]}"; do
-    timeout "${SHARDED_TIMEOUT:-150}" python3 benchmarks/sharded_training.py "${SHARDED_TASK:-deblur}" "/tmp/progrestore-$config" --config "$config"
+    timeout "${SHARDED_TIMEOUT:-150}" python3 benchmarks/sharded_training.py "${SHARDED_TASK:-deblur}" --config "$config"
     status=$?
     [[ $status == 3 ]] && break  # the train inputs did not come along: skipped, as said
     [[ $status == 0 ]] || failed=1

@@ -46,7 +46,7 @@ from progrestore.model.cogvideox.configs import REAL_TRANSFORMERS, TEXT_TOKENS
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import PROFILES
 from progrestore.model.specification import Sampling
-from progrestore.train.loop import TrainConfig, TrainData, save_lora, train_lora
+from progrestore.train.loop import ADAPTER, TrainConfig, TrainData, save_lora, train_lora
 
 FRAMES = 9
 LORA_PARAMETERS = 132_120_576  # rank 128 on to_q, to_k, to_v, to_out.0 of 42 blocks, inner width 3072
@@ -218,14 +218,14 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
         row["step_s"], row["train_peak_gb"], transformer, _ = _timed_training(
             model, data, cfg, scratch, "ckpt"
         )
-        transformer.delete_adapters("default")
+        transformer.delete_adapters(ADAPTER)
         transformer.disable_gradient_checkpointing()
         plain = dataclasses.replace(cfg, gradient_checkpointing=False)
         timed = _timed_training(model, data, plain, scratch, "plain")
         row["step_no_checkpointing_s"], row["train_no_checkpointing_peak_gb"], transformer, result = timed
         began = time.perf_counter()
         weights = save_lora(model, result.adapter, cfg, scratch / "lora")
-        transformer.delete_adapters("default")
+        transformer.delete_adapters(ADAPTER)
         model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began

@@ -1,7 +1,8 @@
 """The train stage under a sharding engine's accelerate config on GPUs, against the same stage run plainly.
 
-    python benchmarks/sharded_training.py TASK WORKDIR [--config fsdp|deepspeed-zero2] [--processes N]
-        # configs/accelerate/<config>.yaml (default fsdp); N processes, one per GPU (default: all GPUs)
+    python benchmarks/sharded_training.py TASK [WORKDIR] [--config fsdp|deepspeed-zero2] [--processes N]
+        # configs/accelerate/<config>.yaml (default fsdp); N processes, one per GPU (default: all GPUs);
+        # WORKDIR: a new or empty folder for the three runs (default: a new temporary one, kept)
 
 Needs a finished embedded run's train inputs for TASK (``<datasets>/TASK/train`` manifest and prompts,
 ``<encoded>/TASK``, the folders dvc.yaml's vars name; exit status 3 when they are absent) and CUDA.
@@ -23,14 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from progrestore.model.specification import LORA_WEIGHTS, TRAIN_METRICS
+
 REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = "pytorch_lora_weights.safetensors"
 INPUTS_ABSENT = 3  # bench_gpu_offline.sh skips the check then
 
 
@@ -69,7 +71,7 @@ def compare(plain: Path, sharded: Path) -> dict:
     which start at zero)."""
     from safetensors import safe_open
 
-    with safe_open(str(plain / WEIGHTS), "pt") as a, safe_open(str(sharded / WEIGHTS), "pt") as b:
+    with safe_open(str(plain / LORA_WEIGHTS), "pt") as a, safe_open(str(sharded / LORA_WEIGHTS), "pt") as b:
         keys = sorted(a.keys())
         assert keys == sorted(b.keys()), "the sharded run's LoRA has other keys"
         assert a.metadata() == b.metadata(), (a.metadata(), b.metadata())
@@ -82,10 +84,24 @@ def compare(plain: Path, sharded: Path) -> dict:
     return {"keys": len(keys), "lora_B_relative_difference_max": max(relative)}
 
 
+def working_folder(given: Path | None) -> Path:
+    """``given`` if it is new or empty (nothing of the user's is overwritten), else a new temporary folder."""
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="progrestore-sharded-"))
+    if given.exists() and not given.is_dir():
+        raise SystemExit(f"sharded_training: {given} is a file; give a new or empty folder")
+    if given.exists() and any(given.iterdir()):
+        raise SystemExit(f"sharded_training: {given} already holds files; give a new or empty folder")
+    given.mkdir(parents=True, exist_ok=True)
+    return given.resolve()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task")
-    parser.add_argument("workdir", type=Path)
+    parser.add_argument(
+        "workdir", type=Path, nargs="?", help="a new or empty folder (default: a temporary one)"
+    )
     parser.add_argument("--config", choices=("fsdp", "deepspeed-zero2"), default="fsdp")
     parser.add_argument("--processes", type=int, default=0, help="processes (default: one per GPU)")
     args = parser.parse_args()
@@ -95,23 +111,23 @@ def main() -> None:
         raise SystemExit("sharded_training: needs CUDA (accelerate drops FSDP and DeepSpeed on CPU)")
     inputs = train_inputs(args.task)
     processes = args.processes or torch.cuda.device_count()
-    work = args.workdir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
+    work = working_folder(args.workdir)
     config = f"configs/accelerate/{args.config}.yaml"
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config]
     launch += ["--num_processes", str(processes), "--main_process_port", "29537"]
     row = {"card": torch.cuda.get_device_name(), "config": config, "processes": processes, "task": args.task}
+    row["workdir"] = str(work)
     row["plain_s"] = train(args.task, inputs, work / "plain", [sys.executable])
     row["sharded_s"] = train(args.task, inputs, work / "sharded", launch)
-    first = (work / "sharded" / WEIGHTS).read_bytes()
+    first = (work / "sharded" / LORA_WEIGHTS).read_bytes()
     row["resume_s"] = train(args.task, inputs, work / "sharded", launch)
-    plain_record = json.loads((work / "plain" / "train.json").read_text())
-    sharded_record = json.loads((work / "sharded" / "train.json").read_text())
+    plain_record = json.loads((work / "plain" / TRAIN_METRICS).read_text())
+    sharded_record = json.loads((work / "sharded" / TRAIN_METRICS).read_text())
     checkpoints = work / "sharded" / "checkpoints"
     files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*") if p.is_file())
     row |= {
         "resumed_from": sharded_record["resumed_from"],
-        "resume_same_bytes": (work / "sharded" / WEIGHTS).read_bytes() == first,
+        "resume_same_bytes": (work / "sharded" / LORA_WEIGHTS).read_bytes() == first,
         "checkpoint_files": files,
         "loss_plain": plain_record["final_loss_mean10"],
         "loss_sharded": sharded_record["final_loss_mean10"],

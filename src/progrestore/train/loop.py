@@ -180,7 +180,7 @@ def lora_only_checkpoints(accelerator) -> None:
 
 @dataclass
 class Training:
-    """What the loop steps: accelerate's objects around the denoiser, its LoRA parameters."""
+    """What the loop steps: accelerate's objects around the denoiser, and the names of its LoRA."""
 
     accelerator: object
     denoiser: torch.nn.Module  # prepared (possibly wrapped for DDP or FSDP)
