@@ -189,22 +189,35 @@ def test_missing_real_weights_fail_clearly(tmp_path, monkeypatch):
         load_components(PROFILES["cogvideox1.5-5b-i2v"], str(tmp_path / "no-such-weights"), 0)
 
 
-@pytest.mark.pipeline
-def test_two_cpu_processes_train_one_lora_with_ddp(tmp_path):
+def _two_cpu_processes(out: Path, *wrapper: str) -> list[dict]:
+    """tests/helpers/tiny_training.py under ddp-cpu.yaml (through ``wrapper``'s script, if any)."""
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "accelerate.commands.launch"]
-    command += ["--config_file", str(REPO / "configs/accelerate/ddp-cpu.yaml")]
-    command += [str(REPO / "tests/helpers/tiny_training.py"), str(tmp_path)]
+    command += ["--config_file", str(REPO / "configs/accelerate/ddp-cpu.yaml"), *wrapper]
+    command += [str(REPO / "tests/helpers/tiny_training.py"), str(out)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.pipeline
+def test_two_cpu_processes_train_one_lora_with_ddp(tmp_path):
+    ranks = _two_cpu_processes(tmp_path)
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["clips"] != ranks[1]["clips"]  # the processes see different clips
     assert ranks[0]["digest"] == ranks[1]["digest"]  # and DDP keeps their weights identical
     # warmup counts optimizer steps whatever the process count (accelerate steps the scheduler once per
     # process): 2 warmup steps at lr 1e-3 give 5e-4 after step 1, as in one process, not 1e-3 already
     assert ranks[0]["lrs"] == pytest.approx([5e-4, 1e-3, 1e-3], rel=1e-9)
-    assert (tmp_path / "lora" / "pytorch_lora_weights.safetensors").is_file()
+    lora = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
+    assert lora.is_file()
+    # the GPU check's wrapper (ranks share one GPU over gloo) forms the group itself and runs the script
+    # as __main__ with its arguments: accelerate keeps that group, and the run is the same, byte for byte
+    shared = _two_cpu_processes(tmp_path / "wrapped", str(REPO / "benchmarks/ranks_on_one_gpu.py"))
+    assert shared == ranks
+    assert (
+        tmp_path / "wrapped" / "lora" / "pytorch_lora_weights.safetensors"
+    ).read_bytes() == lora.read_bytes()
 
 
 def test_restore_command_turns_a_users_image_into_a_trajectory(tmp_path, monkeypatch):

@@ -136,8 +136,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(params: Section, args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
     weights = run_train(params, args.tasks, args.datasets, args.encoded, args.out)
-    print(f"LoRA ({'+'.join(args.tasks)}) -> {weights}")
+    if PartialState().is_main_process:  # every process trains (accelerate launch); one says where it went
+        print(f"LoRA ({'+'.join(args.tasks)}) -> {weights}")
 
 
 TRAIN = Stage("train", "LoRA-fine-tune the backbone on one task (or several: a joint LoRA)", _arguments, _run)
