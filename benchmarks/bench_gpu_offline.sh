@@ -4,8 +4,8 @@
 # (made on a machine that can; DeepSpeed and its needs too, in .offline/deepspeed, if bundled), then, each
 # with a time limit:
 #   1. the train stage under configs/accelerate/fsdp.yaml (and deepspeed-zero2.yaml when DeepSpeed came
-#      along) against a plain run (benchmarks/sharded_training.py), when a finished embedded run's train
-#      inputs for $SHARDED_TASK (default deblur) came along;
+#      along) against an unsharded run (benchmarks/sharded_training.py), when a finished embedded run's
+#      train inputs for $SHARDED_TASK (default deblur) came along;
 #   2. the real architectures' benchmark (make bench-gpu), unless $BENCH is 0.
 # Every check runs even if one fails; the exit status says whether all passed. With $OUT set, their JSON
 # lands there. $SHARDED_CONFIGS (e.g. "deepspeed-zero2 fsdp:2") chooses step 1's runs: CONFIG runs one
