@@ -75,17 +75,29 @@ def test_restore_input_errors_come_before_the_model(workdir, no_model, capsys):
     assert "Traceback" not in err and not (workdir / "o").exists()
 
 
-def test_a_lora_trained_for_another_profile_is_refused(workdir, no_model, capsys):
+def test_a_lora_trained_for_another_profile_or_positional_embedding_is_refused(workdir, no_model, capsys):
     lora = workdir / "lora"
     lora.mkdir()
     (lora / "pytorch_lora_weights.safetensors").write_bytes(b"")
-    record = {"model": {"profile": "tiny", "height": 96, "width": 160}}
+    record = {"model": {"profile": "tiny", "height": 96, "width": 160, "positional_embedding": None}}
     (lora / "about.json").write_text(json.dumps(record))
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["model"]["profile"] = "tiny-1.0"
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["restore", "photo.png", "--task", "sr", "--lora", "lora", "--out", "o"]) == 2
-    assert "was trained for tiny at 96x160" in capsys.readouterr().err
+    assert (
+        "trained with other model settings (lora/about.json): profile 'tiny' (model.profile: 'tiny-1.0')"
+        in (capsys.readouterr().err)
+    )
+    # trained on diffusers' sin-cos replacement, sampled with SAT's sliced table: refused, naming the key
+    record["model"] |= {"profile": "tiny-1.0", "positional_embedding": "sincos"}
+    (lora / "about.json").write_text(json.dumps(record))
+    params["model"]["positional_embedding"] = "sliced"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["restore", "photo.png", "--task", "sr", "--lora", "lora", "--out", "o"]) == 2
+    error = capsys.readouterr().err
+    assert "positional_embedding 'sincos' (model.positional_embedding: 'sliced')" in error
+    assert "profile" not in error.split("settings")[1]
 
 
 def test_prepare_never_touches_a_folder_of_the_users(workdir, capsys):

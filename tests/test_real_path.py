@@ -44,12 +44,16 @@ def test_model_size_defaults_to_the_profiles_native_one(tmp_path):
     [
         (
             {"profile": "cogvideox-5b-i2v", "height": 768, "width": 1360},
-            r"model\.height .*drop_learned_pe: true",
+            r"model\.height .*positional_embedding: none",
         ),
         ({"profile": "tiny-1.0", "width": 128}, r"model\.height .*learned positional"),
         ({"profile": "tiny", "height": 100}, r"model\.height must be null or a multiple of 16"),
         ({"profile": "tiny", "width": 8}, r"model\.width must be .*>= 16"),
-        ({"profile": "tiny", "drop_learned_pe": True}, r"model\.drop_learned_pe .*tiny has no learned"),
+        (
+            {"profile": "tiny", "positional_embedding": "none"},
+            r"model\.positional_embedding must be null: tiny has no learned",
+        ),
+        ({"profile": "tiny-1.0", "positional_embedding": "learned"}, r"must be one of sincos, sliced, none"),
     ],
 )
 def test_bad_model_sizes_are_named(tmp_path, model, message):
@@ -80,6 +84,31 @@ def test_the_5b_learned_pe_is_replaced_by_sin_cos_at_nine_frames_as_in_tiny_1_0(
     assert not torch.allclose(output(13), before[13])
 
 
+def test_the_sliced_embedding_is_exactly_the_learned_tables_first_rows():
+    """``model.positional_embedding: sliced`` (the official SAT code): at 9 frames (3 latent frames of the
+    4 that tiny-1.0's table covers) the patch embedding adds ``pos_embedding[:, :226 + 3 * 60]``. Known
+    answer: with zero inputs and zero biases its output is that slice, bit for bit; the rows past it do
+    not matter; diffusers' default (sincos) gives another embedding."""
+    model = tiny_model("tiny-1.0", positional_embedding="sliced")
+    assert model.positional_embedding(9).startswith("learned, sliced (SAT")
+    embed = model.denoiser.patch_embed
+    with torch.no_grad():
+        embed.proj.bias.zero_()
+        embed.text_proj.bias.zero_()
+        table = torch.randn(embed.pos_embedding.shape, generator=torch.Generator().manual_seed(0))
+        embed.pos_embedding.copy_(table)
+        text, latents = torch.zeros(1, 226, 32), torch.zeros(1, 3, 8, 12, 20)  # noisy + image latents
+        rows = 226 + 3 * (12 // 2) * (20 // 2)
+        assert torch.equal(embed(text, latents), table[:, :rows])
+        embed.pos_embedding[:, rows:] = 7.0
+        assert torch.equal(embed(text, latents), table[:, :rows])
+        default = tiny_model("tiny-1.0").denoiser.patch_embed
+        default.proj.bias.zero_()
+        default.text_proj.bias.zero_()
+        default.pos_embedding.copy_(table)
+        assert not torch.allclose(default(text, latents), table[:, :rows])
+
+
 def test_sampler_is_the_same_class_for_every_profile_with_trailing_spacing():
     model = tiny_model()
     pipe = model.pipe
@@ -93,7 +122,7 @@ def test_sampler_is_the_same_class_for_every_profile_with_trailing_spacing():
 
 def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
     params = _params(tmp_path)
-    model, sampling = sampling_model(params, None)
+    model, sampling, _ = sampling_model(params, None)
     pipe = model.pipe
     assert sampling == Sampling(8, 6.0, 0, "dpm", True)  # restore.tiny.steps over restore.*
     calls = {}
@@ -140,7 +169,7 @@ def test_tiny_1_0_trains_restores_and_is_scored_off_its_native_size(tmp_path, mo
     values = yaml.safe_load((REPO / "params.yaml").read_text())
     values["clip"] |= {"width": 160, "height": 96, "clips_per_image": 1}
     values["data"]["sample"] = {"train": ["astronaut", "coffee"], "val": ["chelsea"]}
-    values["model"] |= {"profile": "tiny-1.0", "height": 64, "width": 128, "drop_learned_pe": True}
+    values["model"] |= {"profile": "tiny-1.0", "height": 64, "width": 128, "positional_embedding": "none"}
     values["train"]["tiny"] |= {"steps": 2, "checkpoint_every": 2}
     values["restore"]["tiny"] = {"steps": 2}
     values["evaluate"]["methods"] = ["identity", "model"]

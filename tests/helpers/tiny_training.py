@@ -27,10 +27,13 @@ def tiny_config(**changes) -> TrainConfig:
     return dataclasses.replace(TrainConfig.from_section(train, tiny=True), **(short | changes))
 
 
-def tiny_model(profile: str = "tiny", drop_learned_pe: bool = False) -> CogVideoXImageToVideo:
+def tiny_model(profile: str = "tiny", positional_embedding: str | None = None) -> CogVideoXImageToVideo:
+    """Every part of a tiny profile, loaded from its cached pipeline folder as the stages load it."""
     profile_ = PROFILES[profile]
+    if positional_embedding is None and profile_.learned_pe:
+        positional_embedding = "sincos"
     return CogVideoXImageToVideo.load(
-        ModelSettings(profile_, None, 0, drop_learned_pe, profile_.height, profile_.width)
+        ModelSettings(profile_, None, 0, positional_embedding, profile_.height, profile_.width)
     )
 
 

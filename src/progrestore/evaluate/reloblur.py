@@ -224,8 +224,7 @@ def _model_trajectories(params: Section, task: str, lora_dir: Path | None, promp
     from progrestore.prompts.build import PromptSettings
 
     text = prompt or PromptSettings.from_params(params, task).uniform
-    model, sampling = sampling_model(params, lora_dir)
-    positive, negative = model.encode_prompt(text), model.encode_prompt(NEGATIVE_PROMPT)
+    model, sampling, (positive, negative) = sampling_model(params, lora_dir, [text, NEGATIVE_PROMPT])
 
     def sample(image: np.ndarray) -> np.ndarray:
         return restore_image(model, image, positive, negative, frames, sampling)

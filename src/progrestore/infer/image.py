@@ -34,8 +34,7 @@ def run_restore_image(
     text = prompt or PromptSettings.from_params(params, task).uniform
     check_output_dir(out_dir, RECORD, overwrite)  # the inputs and the output are checked before the model
     image = read_image(image_path)
-    model, sampling = sampling_model(params, lora_dir)
-    positive, negative = model.encode_prompt(text), model.encode_prompt(NEGATIVE_PROMPT)
+    model, sampling, (positive, negative) = sampling_model(params, lora_dir, [text, NEGATIVE_PROMPT])
     frames = restore_image(model, image, positive, negative, clip.frames, sampling)
     with staged_output_dir(out_dir, RECORD, overwrite) as staging:
         write_video(staging / "trajectory.mp4", frames, clip.fps)

@@ -8,7 +8,9 @@ same for every clip.
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,17 @@ import torch
 from progrestore.config import Section
 from progrestore.errors import InputError
 from progrestore.model.families import load_specification, specification_class
-from progrestore.model.settings import ModelSettings, model_settings
+from progrestore.model.settings import ModelSettings, model_settings, trained_for
 from progrestore.model.sizing import from_model, to_model
-from progrestore.model.specification import LORA_WEIGHTS, TRAIN_ABOUT, ModelSpecification, Sampling
+from progrestore.model.specification import (
+    AUTOENCODER,
+    DENOISER,
+    LORA_WEIGHTS,
+    TEXT,
+    TRAIN_ABOUT,
+    ModelSpecification,
+    Sampling,
+)
 
 
 def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
@@ -37,7 +47,8 @@ def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
 
 def lora_file(lora_dir: Path, settings: ModelSettings | None = None) -> Path:
     """The LoRA weights in ``lora_dir``, or a clear error when there are none, or when the train record
-    beside them (``about.json``) says they were trained for another profile or size than ``settings``'."""
+    beside them (``about.json``) says they were trained for another profile, size or positional embedding
+    than ``settings``'."""
     weights = Path(lora_dir) / LORA_WEIGHTS
     if not weights.is_file():
         raise InputError(
@@ -46,27 +57,45 @@ def lora_file(lora_dir: Path, settings: ModelSettings | None = None) -> Path:
     record = Path(lora_dir) / TRAIN_ABOUT
     trained = json.loads(record.read_text()).get("model") if record.is_file() else None
     if settings is not None and isinstance(trained, dict):
-        wanted = {"profile": settings.profile.name, "height": settings.height, "width": settings.width}
+        wanted = trained_for(settings)
         if trained != wanted:
-            raise InputError(
-                f"{weights} was trained for {trained['profile']} at {trained['height']}x{trained['width']} "
-                f"({record}), not for {wanted['profile']} at {wanted['height']}x{wanted['width']} (model.*)"
+            differs = ", ".join(
+                f"{key} {trained.get(key)!r} (model.{key}: {wanted[key]!r})"
+                for key in wanted
+                if trained.get(key) != wanted[key]
             )
+            raise InputError(f"{weights} was trained with other model settings ({record}): {differs}")
     return weights
 
 
-def sampling_model(params: Section, lora_dir: Path | None) -> tuple[ModelSpecification, Sampling]:
-    """The ``model`` block's backbone with the LoRA in ``lora_dir`` (None: the base model) and the
-    ``restore`` block's sampling: what the restore stage, ``progrestore restore`` and ``reloblur`` share.
-    The LoRA and the parameters are checked before the model is built."""
+def sampling_model(
+    params: Section, lora_dir: Path | None, prompts: Sequence[str] = ()
+) -> tuple[ModelSpecification, Sampling, list[torch.Tensor]]:
+    """The ``model`` block's backbone (VAE and denoiser) with the LoRA in ``lora_dir`` (None: the base
+    model), the ``restore`` block's sampling, and the embeddings of ``prompts``: what the restore stage,
+    ``progrestore restore`` and ``reloblur`` share. The LoRA and the parameters are checked first; the
+    prompts are embedded by the text encoder alone, which is freed before the denoiser is loaded."""
     settings = model_settings(params)
     if lora_dir is not None:
         lora_file(lora_dir, settings)
     sampling = sampling_settings(params.section("restore"), settings)
-    model = load_specification(settings)
+    embeddings = embed_prompts(settings, list(prompts)) if prompts else []
+    model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))
     if lora_dir is not None:
         model.load_lora(lora_dir)
-    return model, sampling
+    return model, sampling, embeddings
+
+
+def embed_prompts(settings: ModelSettings, prompts: list[str]) -> list[torch.Tensor]:
+    """The embeddings of ``prompts`` from the text encoder alone, which is freed before returning, so that
+    it is never on the device beside the denoiser (T5-XXL: 9.5 GB in bf16)."""
+    text_model = load_specification(settings, frozenset({TEXT}))
+    embeddings = [text_model.encode_prompt(prompt).cpu() for prompt in prompts]
+    del text_model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return embeddings
 
 
 @torch.inference_mode()

@@ -34,7 +34,7 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     entries = read_clip_manifest(folder)  # the inputs are checked before the model is built
     prompts = read_prompts(folder, entries)
     texts = load_text_cache(text_cache)
-    model, sampling = sampling_model(params, lora)
+    model, sampling, _ = sampling_model(params, lora)
     settings = model.settings
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
     with staged_output_dir(Path(out), RECORD, overwrite=True) as staging:  # DVC owns the stage's output

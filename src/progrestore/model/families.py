@@ -5,7 +5,7 @@ from __future__ import annotations
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import Profile
 from progrestore.model.settings import ModelSettings
-from progrestore.model.specification import ModelSpecification
+from progrestore.model.specification import PARTS, ModelSpecification
 
 FAMILIES: dict[str, type[ModelSpecification]] = {"cogvideox": CogVideoXImageToVideo}
 
@@ -15,6 +15,6 @@ def specification_class(profile: Profile) -> type[ModelSpecification]:
     return FAMILIES[profile.family]
 
 
-def load_specification(settings: ModelSettings) -> ModelSpecification:
-    """The backbone ``settings`` name, built or loaded."""
-    return specification_class(settings.profile).load(settings)
+def load_specification(settings: ModelSettings, parts: frozenset[str] = PARTS) -> ModelSpecification:
+    """The ``parts`` of the backbone ``settings`` name, loaded."""
+    return specification_class(settings.profile).load(settings, parts)

@@ -2,11 +2,12 @@
 parameter chooses from. A profile names its family, whose :class:`ModelSpecification` does the work.
 
 - ``tiny`` / ``tiny-1.0``: randomly initialised models of the same diffusers classes as CogVideoX 1.5 /
-  1.0 (a small ``T5EncoderModel`` with a byte-level tokenizer made locally), built with a fixed seed.
+  1.0 (a small ``T5EncoderModel`` with a SentencePiece tokenizer trained locally), built with a fixed
+  seed and saved in the hub's folder layout, from which they load as a real profile does.
   They run on 2 CPU cores; their results are plumbing, not quality, and are labelled so.
 - ``cogvideox1.5-5b-i2v``: native 768x1360, the paper's clip size.
 - ``cogvideox-5b-i2v``: native 480x720 (learned positional embedding); other sizes need
-  ``model.drop_learned_pe``.
+  ``model.positional_embedding: none``.
 Real weights come from ``model.path`` (hub id or local folder); bf16 on GPU, fp32 on CPU.
 """
 
@@ -21,7 +22,7 @@ from progrestore.model.cogvideox.configs import SIZE_STEP, TEXT_TOKENS
 @dataclass(frozen=True)
 class Profile:
     name: str
-    family: str  # the model specification that builds and runs it (``model.specification.FAMILIES``)
+    family: str  # the model specification that builds and runs it (``model.families.FAMILIES``)
     architecture: str  # its name in labels
     layout: str  # the family's variant, e.g. CogVideoX "1.0" or "1.5"
     tiny: bool

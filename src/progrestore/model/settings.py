@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from progrestore.config import Section
 from progrestore.model.profiles import Profile, profile_from_params
 
+# ``model.positional_embedding`` for a profile with a learned table (CogVideoX-5B-I2V, trained for 49
+# frames), at 9 frames. ``sincos`` (default): diffusers' replacement by a 3D sin-cos embedding, which every
+# diffusers-based finetune (the official one included) trains and samples with; ``sliced``: the official
+# SAT code's first rows of the learned table; ``none``: no absolute embedding (rotary only), for other sizes.
+POSITIONAL_EMBEDDINGS = ("sincos", "sliced", "none")
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -19,13 +25,23 @@ class ModelSettings:
     profile: Profile
     path: str | None
     seed: int
-    drop_learned_pe: bool
+    positional_embedding: str | None  # profiles with a learned table: one of POSITIONAL_EMBEDDINGS
     height: int
     width: int
 
     @property
     def label(self) -> str:
         return f"{self.profile.label}, {self.height}x{self.width}"
+
+
+def trained_for(settings: ModelSettings) -> dict:
+    """What a LoRA depends on, recorded in its ``about.json`` and checked before sampling with it."""
+    return {
+        "profile": settings.profile.name,
+        "height": settings.height,
+        "width": settings.width,
+        "positional_embedding": settings.positional_embedding,
+    }
 
 
 def model_size(params: Section) -> tuple[int, int]:
@@ -48,14 +64,20 @@ def model_settings(params: Section) -> ModelSettings:
     model = params.section("model")
     profile = profile_from_params(model)
     path = None if model.raw("path") is None else model.text("path")
-    drop_pe = model.boolean("drop_learned_pe")
-    if drop_pe and not profile.learned_pe:
-        raise model.fail("drop_learned_pe", f"false: {profile.name} has no learned positional embedding")
+    embedding = None
+    if model.raw("positional_embedding") is not None:
+        if not profile.learned_pe:
+            raise model.fail(
+                "positional_embedding", f"null: {profile.name} has no learned positional embedding"
+            )
+        embedding = model.choice("positional_embedding", POSITIONAL_EMBEDDINGS)
+    elif profile.learned_pe:
+        embedding = POSITIONAL_EMBEDDINGS[0]
     height, width = model_size(params)
-    if profile.learned_pe and not drop_pe and (height, width) != (profile.height, profile.width):
+    if embedding in ("sincos", "sliced") and (height, width) != (profile.height, profile.width):
         raise model.fail(
             "height",
             f"null or {profile.height} (with model.width {profile.width}): {profile.name}'s learned positional "
-            f"embedding fixes its size; set model.drop_learned_pe: true to run at {height}x{width}",
+            f"embedding fixes its size; set model.positional_embedding: none to run at {height}x{width}",
         )
-    return ModelSettings(profile, path, model.integer("seed", 0), drop_pe, height, width)
+    return ModelSettings(profile, path, model.integer("seed", 0), embedding, height, width)

@@ -17,9 +17,10 @@ import torch
 
 from progrestore.model.settings import ModelSettings
 
-FAMILIES = {
-    "cogvideox": "progrestore.model.cogvideox.specification"
-}  # family -> module defining SPECIFICATION
+# The parts a stage may load, by what they do (each family maps them to its components): a stage loads only
+# what it uses, so that, e.g., training never holds the text encoder (T5-XXL: 9.5 GB in bf16)
+TEXT, AUTOENCODER, DENOISER = "text", "autoencoder", "denoiser"
+PARTS = frozenset({TEXT, AUTOENCODER, DENOISER})
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LoRA file name, in every family
 TRAIN_METRICS = "train.json"  # beside it: the training run's numbers (a DVC metric)
 TRAIN_ABOUT = "about.json"  # beside it: the backbone, size and tasks it was trained for
@@ -90,10 +91,17 @@ class ModelSpecification(ABC):
     def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
         """Write the LoRA ``state`` in the family's pipeline format into ``folder``; returns the file."""
 
+    @property
+    @abstractmethod
+    def parts(self) -> frozenset[str]:
+        """The parts (``PARTS``) this instance loaded."""
+
     @classmethod
     @abstractmethod
-    def load(cls, settings: ModelSettings) -> ModelSpecification:
-        """Build (tiny profiles) or load (pretrained weights) the backbone ``settings`` name."""
+    def load(cls, settings: ModelSettings, parts: frozenset[str] = PARTS) -> ModelSpecification:
+        """Load the ``parts`` of the backbone ``settings`` name (the tiny profiles' from their cached
+        folder); ``encode_prompt`` needs ``TEXT``, ``encode_video`` ``AUTOENCODER``, training and
+        sampling ``AUTOENCODER`` and ``DENOISER``."""
 
     @abstractmethod
     def use_sampler(self, name: str) -> None:

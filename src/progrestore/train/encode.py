@@ -25,7 +25,7 @@ from progrestore.io.video import read_video
 from progrestore.model.families import load_specification
 from progrestore.model.settings import model_settings
 from progrestore.model.sizing import to_model
-from progrestore.model.specification import ModelSpecification
+from progrestore.model.specification import AUTOENCODER, TEXT, ModelSpecification
 
 
 def encode_videos(model: ModelSpecification, split_dir: Path, out: Path) -> int:
@@ -67,7 +67,7 @@ def run_encode_video(params: Section, args: argparse.Namespace) -> None:
     """VAE latents of ``<dataset>/train``; reads ``model``."""
     split_dir = args.dataset / "train"
     read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
-    model = load_specification(model_settings(params))
+    model = load_specification(model_settings(params), frozenset({AUTOENCODER}))
     encode_videos(model, split_dir, args.out)
     print(f"{args.task}: video -> {args.out}")
 
@@ -78,7 +78,7 @@ def run_encode_text(params: Section, args: argparse.Namespace) -> None:
     for split in ("train", "val"):
         folder = args.dataset / split
         prompts += read_prompts(folder, read_clip_manifest(folder))
-    model = load_specification(model_settings(params))
+    model = load_specification(model_settings(params), frozenset({TEXT}))
     encode_texts(model, prompts, args.out)
     print(f"{args.task}: text -> {args.out}")
 

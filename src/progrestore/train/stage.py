@@ -16,8 +16,14 @@ from progrestore.entry import Stage, loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
 from progrestore.model.families import load_specification
-from progrestore.model.settings import model_settings
-from progrestore.model.specification import LORA_WEIGHTS, TRAIN_ABOUT, TRAIN_METRICS
+from progrestore.model.settings import model_settings, trained_for
+from progrestore.model.specification import (
+    AUTOENCODER,
+    DENOISER,
+    LORA_WEIGHTS,
+    TRAIN_ABOUT,
+    TRAIN_METRICS,
+)
 from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
 
 VIDEO_CACHE, TEXT_CACHE = (
@@ -77,7 +83,7 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
     for task in tasks:
         task_registry.check(task)
     data = train_data(tasks, datasets, encoded, clip_frames(params), settings.height, settings.width)
-    model = load_specification(settings)
+    model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))  # prompts come embedded
     run_params = {
         "profile": settings.profile.name,
         "size": f"{settings.height}x{settings.width}",
@@ -114,11 +120,7 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
             write_json(out_dir / TRAIN_METRICS, numbers)
             about = {
                 "profile": settings.label,
-                "model": {
-                    "profile": settings.profile.name,
-                    "height": settings.height,
-                    "width": settings.width,
-                },
+                "model": trained_for(settings),
                 "positional_embedding": model.positional_embedding(data.num_frames),
                 "tasks": tasks,
             }

@@ -128,3 +128,66 @@ REAL_VAES = {
     }
     for name in REAL_TRANSFORMERS
 }
+
+
+# T5-XXL v1.1 as the hub folders' text_encoder/config.json (about 4.76e9 parameters, 9.5 GB in bf16):
+# what ``encode_text`` and ``progrestore restore`` hold, and the GPU benchmark builds where a stage does
+REAL_T5 = {
+    "vocab_size": 32128,
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_layers": 24,
+    "num_heads": 64,
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "feed_forward_proj": "gated-gelu",
+    "layer_norm_epsilon": 1e-6,
+    "dropout_rate": 0.1,
+    "tie_word_embeddings": False,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+    "decoder_start_token_id": 0,
+}
+
+# The hub folders' layout (THUDM/CogVideoX1.5-5B-I2V, THUDM/CogVideoX-5b-I2V): model_index.json's entries
+MODEL_INDEX = {
+    "_class_name": "CogVideoXImageToVideoPipeline",
+    "scheduler": ["diffusers", "CogVideoXDDIMScheduler"],
+    "text_encoder": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "T5Tokenizer"],
+    "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
+    "vae": ["diffusers", "AutoencoderKLCogVideoX"],
+}
+SCHEDULER_CLASSES = ("CogVideoXDDIMScheduler", "CogVideoXDPMScheduler")  # either may be shipped
+# tokenizer/: spiece.model and these three JSON files, no tokenizer.json (transformers converts the
+# SentencePiece model at load time, which needs the sentencepiece and protobuf packages)
+TOKENIZER_EXTRA_IDS = 100
+
+# What tells the two layouts apart in the component configs (a missing key takes the class default)
+LAYOUT_MARKERS = {
+    "1.5": {
+        "transformer": {"patch_size_t": 2, "use_learned_positional_embeddings": False},
+        "vae": {"invert_scale_latents": True},
+    },
+    "1.0": {
+        "transformer": {"patch_size_t": None, "use_learned_positional_embeddings": True},
+        "vae": {"invert_scale_latents": False},
+    },
+}
+MARKER_DEFAULTS = {
+    "patch_size_t": None,
+    "use_learned_positional_embeddings": True,
+    "invert_scale_latents": False,
+}
+
+# The tiny models' SentencePiece vocabulary is trained on this text (the prompts' register); other words
+# fall back to single characters, so any prompt tokenizes
+TINY_TOKENIZER_CORPUS = (
+    "The image becomes sharper and higher in resolution. Nothing moves. Static image. "
+    "The motion blur fades and the scene comes into focus. The dark scene brightens as the light returns, "
+    "colours become natural and the noise fades away. A dim, softly coloured scene dominated by green and "
+    "blue tones, with smooth surfaces and fine detail, a bright sky above, a central subject. "
+    "Gradually the photograph is restored: edges, textures, faces, buildings, trees, water, animals."
+)
+TINY_TOKENIZER_VOCAB = 256  # an upper bound: the corpus gives fewer pieces

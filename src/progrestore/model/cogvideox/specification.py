@@ -16,7 +16,11 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from progrestore.model.cogvideox.components import load_components, make_pipeline
+from progrestore.model.cogvideox.components import (
+    PART_COMPONENTS,
+    load_components,
+    make_pipeline,
+)
 from progrestore.model.cogvideox.conditioning import (
     encode_video,
     image_latents,
@@ -26,7 +30,15 @@ from progrestore.model.cogvideox.conditioning import (
 )
 from progrestore.model.cogvideox.configs import TEXT_TOKENS
 from progrestore.model.settings import ModelSettings
-from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification, Sampling
+from progrestore.model.specification import (
+    AUTOENCODER,
+    DENOISER,
+    LORA_WEIGHTS,
+    PARTS,
+    TEXT,
+    ModelSpecification,
+    Sampling,
+)
 
 SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
 
@@ -37,12 +49,31 @@ class CogVideoXImageToVideo(ModelSpecification):
     def __init__(self, settings: ModelSettings | None, components: dict):
         super().__init__(settings)
         self.pipe = make_pipeline(components)
+        names = ("vae", "transformer", "text_encoder")
+        module = next(components[n] for n in names if components.get(n) is not None)
+        self._device, self._dtype = module.device, module.dtype  # where the loaded modules are
         self._sampler: str | None = None  # the pipeline's own scheduler until a sampler is chosen
 
     @classmethod
-    def load(cls, settings: ModelSettings) -> CogVideoXImageToVideo:
-        components = load_components(settings.profile, settings.path, settings.seed, settings.drop_learned_pe)
+    def load(cls, settings: ModelSettings, parts: frozenset[str] = PARTS) -> CogVideoXImageToVideo:
+        components = load_components(
+            settings.profile, settings.path, settings.seed, parts, settings.positional_embedding
+        )
         return cls(settings, components)
+
+    @property
+    def parts(self) -> frozenset[str]:
+        return frozenset(
+            part
+            for part, names in PART_COMPONENTS.items()
+            if all(getattr(self.pipe, name, None) is not None for name in names)
+        )
+
+    def _require(self, *parts: str) -> None:
+        """A stage that loaded only some parts must not reach for the others: say so, not AttributeError."""
+        missing = set(parts) - self.parts
+        if missing:
+            raise RuntimeError(f"the model was loaded without its {', '.join(sorted(missing))} part")
 
     @property
     def denoiser(self) -> torch.nn.Module:
@@ -50,26 +81,28 @@ class CogVideoXImageToVideo(ModelSpecification):
 
     @property
     def device(self) -> torch.device:
-        return self.pipe.vae.device
+        return self._device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.pipe.vae.dtype
+        return self._dtype
 
     @torch.inference_mode()
     def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> scaled latents (T', C, h, w), float32."""
+        self._require(AUTOENCODER)
         video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
 
     @torch.inference_mode()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """The T5 embedding (226, D) of one prompt."""
+        self._require(TEXT)
         embeds, _ = self.pipe.encode_prompt(
             prompt=prompt,
             do_classifier_free_guidance=False,
             max_sequence_length=TEXT_TOKENS,
-            device=self.pipe.text_encoder.device,
+            device=self.device,
         )
         return embeds[0].float()
 
@@ -82,6 +115,7 @@ class CogVideoXImageToVideo(ModelSpecification):
         generator: torch.Generator,
         image_dropout: float,
     ) -> torch.Tensor:
+        self._require(AUTOENCODER, DENOISER)
         pipe, device, dtype = self.pipe, self.device, self.dtype
         config = pipe.transformer.config  # ``denoiser`` may be wrapped (DDP); the config is the pipeline's
         frames = (latents.shape[0] - 1) * pipe.vae.config.temporal_compression_ratio + 1
@@ -115,14 +149,19 @@ class CogVideoXImageToVideo(ModelSpecification):
         return torch.mean(weights * (predicted_x0.float() - latents.float()) ** 2)
 
     def positional_embedding(self, frames: int) -> str:
-        """CogVideoX-5B-I2V learned its embedding for 49 frames; for any other count diffusers' patch
-        embedding silently adds a 3D sin-cos embedding instead, in training and inference alike. We keep
-        that behaviour (what every diffusers-based finetune of 5B-I2V at 9 frames runs) and record it."""
+        """What absolute embedding a ``frames``-frame clip gets (``model.positional_embedding``): 5B-I2V
+        learned its table for 49 frames; for any other count diffusers' patch embedding silently adds a 3D
+        sin-cos embedding instead (``sincos``, kept by default: what every diffusers-based finetune of
+        5B-I2V at 9 frames runs), or the official SAT code's first rows of the table (``sliced``)."""
         embed = self.pipe.transformer.patch_embed
         if embed.use_learned_positional_embeddings:
-            if embed.sample_frames != frames:
-                return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
-            return "learned"
+            if embed.sample_frames == frames:
+                return "learned"
+            if "_get_positional_embeddings" in vars(embed):  # slice_learned_positional_embedding's
+                return (
+                    f"learned, sliced (SAT: the table's first rows, trained for {embed.sample_frames} frames)"
+                )
+            return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
         return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"
 
     def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
@@ -153,9 +192,10 @@ class CogVideoXImageToVideo(ModelSpecification):
         frames: int,
         sampling: Sampling,
     ) -> np.ndarray:
+        self._require(AUTOENCODER, DENOISER)
         if self._sampler != sampling.scheduler:
             self.use_sampler(sampling.scheduler)
-        device, dtype = self.pipe.transformer.device, self.pipe.transformer.dtype
+        device, dtype = self.device, self.dtype
         output = self.pipe(
             image=Image.fromarray(image),
             prompt_embeds=prompt_embeds[None].to(device, dtype),
