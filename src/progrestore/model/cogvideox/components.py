@@ -17,6 +17,7 @@ import torch
 
 from progrestore.errors import InputError
 from progrestore.model.cogvideox.configs import (
+    ACCEPTED_CLASSES,
     LAYOUT_MARKERS,
     MARKER_DEFAULTS,
     MODEL_INDEX,
@@ -24,7 +25,6 @@ from progrestore.model.cogvideox.configs import (
     REAL_TRANSFORMERS,
     REAL_VAES,
     SCHEDULER,
-    SCHEDULER_CLASSES,
     TINY_T5,
 )
 from progrestore.model.cogvideox.pipeline_folder import tiny_pipeline_folder
@@ -75,6 +75,13 @@ def model_folder(path: str, components: tuple[str, ...]) -> Path:
         ) from err
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"model.path: {path} is not valid JSON ({_cause(err)})") from err
+
+
 def check_folder(folder: Path, profile: Profile, components: tuple[str, ...]) -> dict:
     """Refuse, naming the first problem, a folder that is not a CogVideoX I2V pipeline of ``profile``'s
     layout or lacks one of ``components``; returns its model_index.json. Reads only small JSON files."""
@@ -88,17 +95,14 @@ def check_folder(folder: Path, profile: Profile, components: tuple[str, ...]) ->
         raise InputError(
             f"model.path: {folder} has no model_index.json: it is not a diffusers pipeline folder"
         )
-    try:
-        index = json.loads(index_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"model.path: {index_file} is not valid JSON ({_cause(err)})") from err
+    index = _read_json(index_file)
     if index.get("_class_name") != MODEL_INDEX["_class_name"]:
         raise InputError(
             f"model.path: {index_file} is a {index.get('_class_name')}, not a {MODEL_INDEX['_class_name']}"
         )
     for name in components:
         listed = index.get(name)
-        wanted = SCHEDULER_CLASSES if name == "scheduler" else (MODEL_INDEX[name][1],)
+        wanted = ACCEPTED_CLASSES.get(name, (MODEL_INDEX[name][1],))
         if not isinstance(listed, list) or len(listed) != 2 or listed[1] not in wanted:
             raise InputError(
                 f"model.path: {index_file} lists {name} as {listed}, not as {' or '.join(wanted)}"
@@ -114,7 +118,7 @@ def check_folder(folder: Path, profile: Profile, components: tuple[str, ...]) ->
     for name, markers in LAYOUT_MARKERS[profile.layout].items():
         if name not in components:
             continue
-        config = json.loads((folder / name / "config.json").read_text())
+        config = _read_json(folder / name / "config.json")
         for key, value in markers.items():
             found = config.get(key, MARKER_DEFAULTS[key])
             if found != value:

@@ -159,7 +159,12 @@ MODEL_INDEX = {
     "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
     "vae": ["diffusers", "AutoencoderKLCogVideoX"],
 }
-SCHEDULER_CLASSES = ("CogVideoXDDIMScheduler", "CogVideoXDPMScheduler")  # either may be shipped
+# the classes model_index.json may name for a component (either scheduler may be shipped; the sampler is
+# ours in any case); the others must be MODEL_INDEX's
+ACCEPTED_CLASSES = {
+    "scheduler": ("CogVideoXDDIMScheduler", "CogVideoXDPMScheduler"),
+    "tokenizer": ("T5Tokenizer", "T5TokenizerFast"),  # one class in transformers 5
+}
 # tokenizer/: spiece.model and these three JSON files, no tokenizer.json (transformers converts the
 # SentencePiece model at load time, which needs the sentencepiece and protobuf packages)
 TOKENIZER_EXTRA_IDS = 100

@@ -103,10 +103,15 @@ def write_pipeline_folder(folder: Path, modules: dict, spiece: bytes) -> None:
     )
     write_tokenizer(folder / "tokenizer", spiece)
     for name in ("text_encoder", "transformer", "vae"):
-        module = modules[name]
-        size = sum(p.numel() * p.element_size() for p in module.state_dict().values())
-        shard = size // 2 + 1 if name in SHARDED else max(size, 1) * 2  # two shards and an index, or one
-        module.save_pretrained(folder / name, safe_serialization=True, max_shard_size=shard)
+        save_component(folder, name, modules[name])
+
+
+def save_component(folder: Path, name: str, module) -> None:
+    """``module`` as ``folder/name`` through its ``save_pretrained``: bf16 safetensors, sharded as the
+    hub's (several shards and an index for the transformer and the text encoder, one file for the VAE)."""
+    size = sum(p.numel() * p.element_size() for p in module.state_dict().values())
+    shard = min(size // 2 + 1, 5 * 2**30) if name in SHARDED else max(size, 1) * 2
+    module.save_pretrained(folder / name, safe_serialization=True, max_shard_size=shard)
 
 
 def tiny_modules(layout: str, seed: int, vocab_size: int) -> dict:
