@@ -13,6 +13,8 @@ No weights are downloaded: each real profile is built from its published config
                                                            #   a fresh pipeline (same outputs, scale alpha/r)
     python benchmarks/real_architecture.py gpu [--smoke]   # GPU (make bench-gpu): the full models in bf16,
                                                            #   1.5 at 9x768x1360 then 5B at 9x480x720
+                                                           #   and the card's matmul rate at their shapes
+                                                           #   (matmul_rate.py): the model's utilisation
 
 Each prints one JSON line (and ``gpu`` a table); ``make check-real-cpu`` runs build and step for both
 profiles, each in its own process so that peak RSS is its own. A full 42-block training step on these
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matmul_rate import matmul_rates, utilisation  # benchmarks/, the script's folder
 
 from progrestore.config import load_params
 from progrestore.model.cogvideox.components import real_architecture_components
@@ -43,6 +46,7 @@ from progrestore.model.cogvideox.conditioning import (
     rotary_embedding,
 )
 from progrestore.model.cogvideox.configs import REAL_TRANSFORMERS, TEXT_TOKENS
+from progrestore.model.cogvideox.flops import forward_flops, token_parameters, video_tokens
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import PROFILES
 from progrestore.model.specification import Sampling
@@ -229,6 +233,9 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
         model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began
+    counts = token_parameters(pipe.transformer)  # with the LoRA, which both timed loops ran
+    row["video_tokens"] = video_tokens(pipe.transformer.config, FRAMES, height, width)
+    forward = forward_flops(counts, row["video_tokens"])
     image = data.first_frames["clip"].permute(1, 2, 0).numpy()
     embeds = data.prompt_embeds["clip"]
     sampling = Sampling(sampling_steps, 6.0, 0, "dpm", dynamic_cfg=False)
@@ -250,7 +257,10 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     _sync()
     row |= {"lpips_device": str(scorer.perceptual.device), "lpips_9_frames_s": time.perf_counter() - began}
     assert len(scores["lpips"]) == FRAMES
-    return row
+    warmup, repeats = (1, 1) if smoke else (3, 20)
+    row |= matmul_rates(row["video_tokens"] + TEXT_TOKENS, counts.inner_dim, dtype, device, warmup, repeats)
+    args = (row["step_s"], row["step_no_checkpointing_s"], row["sampling_s"], sampling_steps)
+    return row | utilisation(forward, *args, row["matmul_block_tflops"])
 
 
 def _gb(value: float | None) -> str:
@@ -284,6 +294,18 @@ def run_gpu(smoke: bool) -> list[dict]:
             f"| {r['sampling_s']:.1f}, {r['sampling_whole_s']:.1f} "
             f"| {_gb(r['sampling_peak_gb'])}, {_gb(r['sampling_whole_peak_gb'])} "
             f"| {r['lora_save_load_s']:.1f} | {r['lpips_9_frames_s']:.2f} |"
+        )
+    print(
+        "\n| profile | tokens | forward TFLOP | matmul TFLOP/s (block mix) | step TFLOP/s (checkpointing on, off) "
+        "| utilisation (on, off) | sampling TFLOP/s | utilisation |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['profile']} | {r['video_tokens'] + TEXT_TOKENS} | {r['forward_tflop']:.1f} "
+            f"| {r['matmul_block_tflops']:.0f} | {r['step_tflops']:.0f}, {r['step_no_checkpointing_tflops']:.0f} "
+            f"| {r['step_utilisation']:.2f}, {r['step_no_checkpointing_utilisation']:.2f} "
+            f"| {r['sampling_tflops']:.0f} | {r['sampling_utilisation']:.2f} |"
         )
     out = os.environ.get("OUT")
     if out:
