@@ -45,7 +45,7 @@ from progrestore.model.cogvideox.conditioning import (
     padding_frames,
     rotary_embedding,
 )
-from progrestore.model.cogvideox.configs import REAL_TRANSFORMERS, TEXT_TOKENS
+from progrestore.model.cogvideox.configs import REAL_T5, REAL_TRANSFORMERS, TEXT_TOKENS
 from progrestore.model.cogvideox.flops import forward_flops, token_parameters, video_tokens
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import PROFILES
@@ -263,6 +263,46 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     return row | utilisation(forward, *args, row["matmul_block_tflops"])
 
 
+def bench_text_encoder(smoke: bool, prompts: int = 8) -> dict:
+    """What ``encode_text`` holds, and ``progrestore restore`` before it frees it: T5-XXL (random weights,
+    bf16) alone on the device, loading time, seconds per prompt over ``prompts`` prompts, peak memory.
+    The smoke run keeps 1 of its 24 layers."""
+    from diffusers import CogVideoXDPMScheduler
+    from transformers import T5Config, T5EncoderModel
+
+    from progrestore.model.cogvideox.components import device_and_dtype, tiny_components
+
+    device, dtype = device_and_dtype()
+    _reset_peak()
+    start = time.perf_counter()
+    default = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(0)
+        torch.set_default_dtype(dtype)
+        try:
+            text_encoder = T5EncoderModel(T5Config(**REAL_T5 | ({"num_layers": 1} if smoke else {})))
+        finally:
+            torch.set_default_dtype(default)
+    components = dict.fromkeys(("vae", "transformer"))
+    components |= {"tokenizer": tiny_components("1.5", 0)["tokenizer"], "scheduler": CogVideoXDPMScheduler()}
+    model = CogVideoXImageToVideo(
+        None, components | {"text_encoder": text_encoder.eval().requires_grad_(False)}
+    )
+    _sync()
+    row = {"component": "T5-XXL" + (" (1 layer)" if smoke else ""), "build_s": time.perf_counter() - start}
+    row["parameters"] = sum(p.numel() for p in text_encoder.parameters())
+    began = time.perf_counter()
+    for i in range(prompts):
+        model.encode_prompt(f"Scene {i}: the image becomes sharper and higher in resolution. Nothing moves.")
+    _sync()
+    row |= {"encode_s_per_prompt": (time.perf_counter() - began) / prompts, "peak_gb": _peak_gb()}
+    del model, components, text_encoder
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return row
+
+
 def _gb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -272,6 +312,8 @@ def run_gpu(smoke: bool) -> list[dict]:
         raise SystemExit("gpu: no CUDA device here (use --smoke to run the same code on CPU at a tiny scale)")
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke)"
     steps, sampling = (1, 2) if smoke else (5, 50)
+    text = bench_text_encoder(smoke)
+    print(json.dumps(text), flush=True)
     rows = []
     for name in ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v"):
         profile = PROFILES[name]
@@ -307,9 +349,14 @@ def run_gpu(smoke: bool) -> list[dict]:
             f"| {r['step_utilisation']:.2f}, {r['step_no_checkpointing_utilisation']:.2f} "
             f"| {r['sampling_tflops']:.0f} | {r['sampling_utilisation']:.2f} |"
         )
+    print(
+        f"\nencode_text alone ({text['component']}, {text['parameters']:,} parameters): "
+        f"peak {_gb(text['peak_gb'])} GB, {text['encode_s_per_prompt']:.3f} s per prompt; train and restore "
+        "hold no text encoder (their rows above)"
+    )
     out = os.environ.get("OUT")
     if out:
-        Path(out, "bench-gpu.json").write_text(json.dumps(rows, indent=1))
+        Path(out, "bench-gpu.json").write_text(json.dumps({"text_encoder": text, "profiles": rows}, indent=1))
     return rows
 
 
