@@ -4,12 +4,15 @@
   brightness, colourfulness, the dominant hues, edge density, a bright sky band, a central subject. It
   knows no objects; records label it ``heuristic`` so it is never mistaken for a vision-language caption.
 - ``llava``: LLaVA through transformers (``LlavaForConditionalGeneration`` + its processor), hub id or
-  local path, batched, greedy, on the GPU in bf16 when there is one (fp32 on CPU).
+  local folder (refused in one line when it lacks a file), batched, greedy, on the GPU in bf16 when there
+  is one (fp32 on CPU).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,6 +23,27 @@ from progrestore.errors import InputError
 HUE_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 HUE_EDGES = (10, 22, 35, 85, 100, 130, 150, 170)  # OpenCV hue (0..180) upper bounds; red wraps at 180
 LLAVA_PROMPT = "USER: <image>\nDescribe the scene of this photograph in one sentence. ASSISTANT:"
+# What a LLaVA folder needs, as llava-hf/llava-1.5-7b-hf publishes it; each entry: any one of these files.
+LLAVA_FILES = (
+    ("config.json",),  # without it transformers builds a default, 7B-sized model and fails on the weights
+    ("processor_config.json",),  # patch size and strategy: without them expanding <image> fails mid-caption
+    ("preprocessor_config.json",),
+    ("tokenizer.json", "tokenizer.model"),
+)
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # each alone, or shards beside <name>.index.json
+
+
+def missing_llava_files(folder: Path) -> list[str]:
+    """What a LLaVA checkpoint in ``folder`` lacks (nothing: complete), the shards its weight index names too."""
+    missing = [" or ".join(names) for names in LLAVA_FILES if not any((folder / n).is_file() for n in names)]
+    for weights in WEIGHTS:
+        index = folder / f"{weights}.index.json"
+        if (folder / weights).is_file():
+            return missing
+        if index.is_file():
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+            return missing + sorted(shard for shard in shards if not (folder / shard).is_file())
+    return [*missing, "the weights (" + " or ".join(f"{w}, sharded or not" for w in WEIGHTS) + ")"]
 
 
 def _hue_name(hue: np.ndarray) -> np.ndarray:
@@ -101,6 +125,12 @@ class LlavaCaptioner:
         return f"{self.name}/{self.model_id}/{self.max_new_tokens}/{LLAVA_PROMPT}"
 
     def _load(self) -> None:
+        folder = Path(self.model_id)
+        if folder.is_dir() and (missing := missing_llava_files(folder)):
+            raise InputError(
+                f"prompts.llava.model: the folder {folder} lacks {', '.join(missing)}; give a complete LLaVA "
+                "checkpoint folder (the files of llava-hf/llava-1.5-7b-hf)"
+            )
         import torch
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
