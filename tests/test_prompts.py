@@ -14,7 +14,6 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import skimage.data
-import torch
 import yaml
 
 from progrestore.cli import main
@@ -24,7 +23,7 @@ from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
 from progrestore.errors import ParamsError
 from progrestore.prompts.build import PromptSettings, build_prompts
-from progrestore.prompts.captioners import HeuristicCaptioner, LlavaCaptioner
+from progrestore.prompts.captioners import HeuristicCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, RefinerUnavailable, TemplateRefiner
 from progrestore.prompts.validation import problem
 
@@ -53,81 +52,6 @@ def test_heuristic_captions_are_deterministic_and_tell_images_apart():
     assert all(c.startswith("A ") and c.endswith(".") for c in first)
     dark = (skimage.data.coffee() * 0.15).astype(np.uint8)
     assert "dark" in captioner.describe(dark) and "dark" not in captioner.describe(skimage.data.coffee())
-
-
-def _tiny_llava() -> tuple[object, object]:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    words = (
-        "<unk> <s> </s> <pad> <image> USER: ASSISTANT: Describe the scene of this photograph in one sentence."
-    )
-    words += " a street cat sky dark bright red blue green with and ."
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words.split()))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},  # the processor repeats it without spaces
-    )
-    torch.manual_seed(0)
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=37,
-        ),
-        text_config=LlamaConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=256,
-            pad_token_id=3,
-            bos_token_id=1,
-            eos_token_id=2,
-        ),
-        image_token_index=vocab["<image>"],
-        image_seq_length=16,
-    )
-    model = LlavaForConditionalGeneration(config).eval()
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tokenizer,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-    )
-    return model, processor
-
-
-def test_tiny_random_llava_runs_through_the_captioning_code_path():
-    model, processor = _tiny_llava()
-    captioner = LlavaCaptioner(
-        "tiny-random-llava", batch_size=2, max_new_tokens=6, model=model, processor=processor
-    )
-    images = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
-    captions = captioner.caption(images)
-    assert len(captions) == 3 and all(isinstance(c, str) and "\n" not in c for c in captions)
-    assert captions == captioner.caption(images)  # greedy decoding: deterministic
-    assert "tiny-random-llava" in captioner.settings_key()
 
 
 # --- validation and the template ------------------------------------------------------------------------
