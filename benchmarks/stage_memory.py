@@ -4,8 +4,9 @@ A pipeline folder in the published 1.5 layout is written once with random weight
 architectures (transformer 5.57e9 and T5-XXL 4.76e9 parameters, VAE; bf16 safetensors, about 21 GB on
 disk), then each stage's loading runs in its own process through the stages' code (``load_specification``
 with the stage's parts, ``embed_prompts`` for ``progrestore restore``), in bf16 as on a GPU, and reports
-its peak RSS. ``encode_text`` also encodes one prompt with the real-size T5; the transformer and the VAE
-are only loaded (their real-size compute does not fit a 2-core CPU).
+its peak RSS after every loaded weight has been read once (safetensors are memory-mapped: a weight never
+read is never resident). ``encode_text`` also encodes one prompt with the real-size T5; the transformer's
+and the VAE's real-size compute does not fit a 2-core CPU, so their activations are not included.
 
     python benchmarks/stage_memory.py [--folder DIR] [--keep]   # DIR: scratch space for the 21 GB folder
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -95,6 +95,7 @@ def measure(folder: Path, stage: str) -> dict:
 
         embed_prompts(settings, ["The image becomes sharper.", ""])
         result["text_phase_peak_rss_gb"] = _peak_rss_gb()
+        result["rss_after_text_freed_gb"] = _rss_gb("VmRSS")
         model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))
     else:
         model = load_specification(settings, frozenset(STAGES[stage]))
@@ -102,20 +103,28 @@ def measure(folder: Path, stage: str) -> dict:
             loaded = time.perf_counter()
             model.encode_prompt("The image becomes sharper and higher in resolution. Nothing moves.")
             result["encode_one_prompt_s"] = round(time.perf_counter() - loaded, 1)
+    modules = [m for name in ("text_encoder", "vae", "transformer") if (m := getattr(model.pipe, name))]
+    with torch.no_grad():  # every weight read once, as running the stage does: mmapped pages become resident
+        for parameter in (p for m in modules for p in m.parameters()):
+            parameter.sum()
     result["loaded"] = sorted(model.parts)
-    result["parameters"] = sum(
-        p.numel()
-        for name in ("text_encoder", "vae", "transformer")
-        if (m := getattr(model.pipe, name))
-        for p in m.parameters()
-    )
+    result["parameters"] = sum(p.numel() for m in modules for p in m.parameters())
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["peak_rss_gb"] = _peak_rss_gb()
     return result
 
 
 def _peak_rss_gb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # Linux: KiB
+    """This process's peak RSS: VmHWM, which (unlike getrusage's ru_maxrss, kept across exec on Linux)
+    starts anew in each child and so is not the parent's 11 GB of writing the folder."""
+    return _rss_gb("VmHWM")
+
+
+def _rss_gb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return round(int(line.split()[1]) / 2**20, 2)  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
 
 
 def main() -> None:
