@@ -76,7 +76,7 @@ def write_folder(folder: Path) -> float:
 
 
 def spiece() -> bytes:
-    return train_sentencepiece(TINY_TOKENIZER_CORPUS, TINY_TOKENIZER_VOCAB)
+    return train_sentencepiece(TINY_TOKENIZER_CORPUS.split(". "), TINY_TOKENIZER_VOCAB)
 
 
 def measure(folder: Path, stage: str) -> dict:

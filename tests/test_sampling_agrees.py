@@ -17,6 +17,12 @@ Why latents, and why these settings (measured; a random tiny model needs them to
   stops near 0.34 and samples stay far off;
 - two clips with the same prompt, black to white and white to black: only the conditioning image tells
   them apart, so the sampler's conditioning must be the one training used.
+
+Planted faults (2026-12-01, by monkeypatching): the sampler's prediction type set to ``epsilon`` fails
+every case (NaN latents: the zero-SNR schedule's last step divides by sqrt(alpha_bar) = 0); the target
+latents' frame order reversed in training fails 4 of the 8 cases (the darkening clip, 0.023-0.039 against
+0.043 allowed 0.021); the conditioning latents left unscaled at inference (x 1/0.7 here) is **not caught**
+(0.011-0.017): two clips told apart by their first frame's direction do not need its scale.
 """
 
 from __future__ import annotations

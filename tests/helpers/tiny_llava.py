@@ -20,13 +20,13 @@ has no ``added_tokens_decoder`` (the added tokens live in tokenizer.json), and t
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
 
-import sentencepiece as spm
 import torch
+
+from progrestore.model.cogvideox.pipeline_folder import train_sentencepiece
 
 PUBLISHED_FILES = (
     "added_tokens.json",
@@ -77,14 +77,13 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def train_sentencepiece(path: Path) -> None:
+def train_llama_sentencepiece(path: Path) -> None:
     """A Llama-style SentencePiece BPE model (unk 0, bos 1, eos 2, no pad, byte fallback) on ``CORPUS``."""
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS * 8),
-        model_writer=model,
+    spiece = train_sentencepiece(
+        CORPUS * 8,
+        SPM_VOCAB,
         model_type="bpe",
-        vocab_size=SPM_VOCAB,
+        hard_vocab_limit=True,
         unk_id=0,
         bos_id=1,
         eos_id=2,
@@ -94,11 +93,8 @@ def train_sentencepiece(path: Path) -> None:
         add_dummy_prefix=True,
         remove_extra_whitespaces=False,
         normalization_rule_name="identity",
-        character_coverage=1.0,
-        num_threads=1,
-        minloglevel=2,
     )
-    path.write_bytes(model.getvalue())
+    path.write_bytes(spiece)
 
 
 def build_tiny_llava(folder: Path, seed: int = 0) -> Path:
@@ -115,7 +111,7 @@ def build_tiny_llava(folder: Path, seed: int = 0) -> Path:
     )
 
     folder.mkdir(parents=True, exist_ok=True)
-    train_sentencepiece(folder / "tokenizer.model")
+    train_llama_sentencepiece(folder / "tokenizer.model")
     # converts tokenizer.model; BOS goes into tokenizer.json's post-processor, as published
     tokenizer = LlamaTokenizer.from_pretrained(folder, add_bos_token=True, local_files_only=True)
     tokenizer.add_tokens([AddedToken("<image>", special=True, normalized=False)], special_tokens=True)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,25 +41,29 @@ RECORD = "progrestore-tiny.json"  # written last into a tiny folder: its recipe 
 SHARDED = ("transformer", "text_encoder")  # as published: several shards and an index file
 
 
-def train_sentencepiece(corpus: str, vocab_size: int) -> bytes:
-    """A T5-style unigram SentencePiece model (pad 0, eos 1, unk 2, no bos), trained on one thread so the
-    same corpus gives the same bytes."""
+def train_sentencepiece(sentences: Iterable[str], vocab_size: int, **options) -> bytes:
+    """A SentencePiece model trained on ``sentences``, T5-style unless ``options`` say otherwise (unigram;
+    pad 0, eos 1, unk 2, no bos; at most ``vocab_size`` pieces), on one thread so that the same sentences
+    give the same bytes."""
     import sentencepiece
 
+    settings = {
+        "model_type": "unigram",
+        "hard_vocab_limit": False,
+        "character_coverage": 1.0,
+        "pad_id": 0,
+        "eos_id": 1,
+        "unk_id": 2,
+        "bos_id": -1,
+    }
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus.split(". ")),
+        sentence_iterator=iter(sentences),
         model_writer=model,
         vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        character_coverage=1.0,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
         num_threads=1,
         minloglevel=2,
+        **settings | options,
     )
     return model.getvalue()
 
@@ -166,7 +171,7 @@ def build_tiny_folder(folder: Path, layout: str, seed: int) -> None:
     """Write the tiny ``layout`` model into ``folder`` in the hub's layout, with its record last."""
     import sentencepiece
 
-    spiece = train_sentencepiece(TINY_TOKENIZER_CORPUS, TINY_TOKENIZER_VOCAB)
+    spiece = train_sentencepiece(TINY_TOKENIZER_CORPUS.split(". "), TINY_TOKENIZER_VOCAB)
     pieces = sentencepiece.SentencePieceProcessor(model_proto=spiece).get_piece_size()
     vocab_size = pieces + TOKENIZER_EXTRA_IDS  # the tokenizer's length: its pieces and the extra ids
     write_pipeline_folder(folder, tiny_modules(layout, seed, vocab_size), spiece)
