@@ -18,11 +18,15 @@ Why latents, and why these settings (measured; a random tiny model needs them to
 - two clips with the same prompt, black to white and white to black: only the conditioning image tells
   them apart, so the sampler's conditioning must be the one training used.
 
-Planted faults (2026-12-01, by monkeypatching): the sampler's prediction type set to ``epsilon`` fails
-every case (NaN latents: the zero-SNR schedule's last step divides by sqrt(alpha_bar) = 0); the target
-latents' frame order reversed in training fails 4 of the 8 cases (the darkening clip, 0.023-0.039 against
-0.043 allowed 0.021); the conditioning latents left unscaled at inference (x 1/0.7 here) is **not caught**
-(0.011-0.017): two clips told apart by their first frame's direction do not need its scale.
+On the same run, the conditioning latents the denoiser gets at its first sampling step must equal those
+training builds (``image_latents``): the sampled distance alone does not see a wrong conditioning scale,
+since two clips told apart by their first frame's direction do not need its scale.
+
+Planted faults (2026-12-01, by monkeypatching; each makes this module fail): the sampler's prediction
+type set to ``epsilon`` fails every distance case (NaN latents: the zero-SNR schedule's last step divides
+by sqrt(alpha_bar) = 0); the target latents' frame order reversed in training fails 4 of the 8 (the
+darkening clip, 0.023-0.039 against 0.021 allowed); the conditioning latents left unscaled at inference
+(x 1/0.7 here) fails the conditioning check for both clips (its distances, 0.011-0.017, would pass).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import pytest
 import torch
 
+from progrestore.model.cogvideox.conditioning import image_latents
 from progrestore.model.specification import Sampling
 from progrestore.train.loop import TrainData, train_lora
 
@@ -74,23 +79,31 @@ def _distance(sampled: torch.Tensor, target: torch.Tensor) -> float:
     return float(((sampled - target) ** 2)[1:].mean())
 
 
-def _sampled_latents(model, image, prompt, negative, sampler: str, guidance: float) -> torch.Tensor:
-    """The latents the sampling pipeline decodes (scaled as training reads them), through the restore
-    path's ``model.sample``."""
-    vae = model.pipe.vae
-    seen = []
+def _sample(
+    model, image, prompt, negative, sampler: str, guidance: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Through the restore path's ``model.sample``: (the latents the pipeline decodes, scaled as training
+    reads them; the conditioning latents the denoiser gets at its first step)."""
+    vae, transformer = model.pipe.vae, model.pipe.transformer
+    decoded, inputs = [], []
     decode = vae.decode
 
     def spy(latents, *args, **kwargs):
-        seen.append(latents.detach().clone())
+        decoded.append(latents.detach().clone())
         return decode(latents, *args, **kwargs)
 
+    def first_input(_module, _args, kwargs):
+        inputs.append(kwargs["hidden_states"][0].detach().clone())
+
     vae.decode = spy
+    hook = transformer.register_forward_pre_hook(first_input, with_kwargs=True)
     try:
         model.sample(image, prompt, negative, FRAMES, Sampling(16, guidance, 0, sampler, dynamic_cfg=False))
     finally:
         del vae.decode
-    return seen[-1][0].permute(1, 0, 2, 3) * vae.config.scaling_factor
+        hook.remove()
+    channels = transformer.config.out_channels  # noisy latents, then the conditioning latents
+    return decoded[-1][0].permute(1, 0, 2, 3) * vae.config.scaling_factor, inputs[0][:, channels:]
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +128,21 @@ def overfitted() -> dict:
     def distances() -> dict:
         return {
             (name, sampler, guidance): _distance(
-                _sampled_latents(model, frames[0], prompt, negative, sampler, guidance), data.latents[name]
+                _sample(model, frames[0], prompt, negative, sampler, guidance)[0], data.latents[name]
             )
             for name, frames in clips.items()
             for sampler, guidance in SAMPLINGS
         }
 
     untrained = distances()
+    conditioning = {}  # at sampling, and as training builds it (image_latents, without the noise augmentation)
+    for name, frames in clips.items():
+        _, sampled = _sample(model, frames[0], prompt, negative, "dpm", 6.0)
+        image = data.first_frames[name][None].float() / 127.5 - 1.0
+        built = image_latents(
+            vae, image, FRAMES, model.pipe.transformer.config.patch_size_t, torch.Generator()
+        )
+        conditioning[name] = (sampled, built[0])
     cfg = tiny_config(
         steps=1500,
         rank=32,
@@ -139,8 +160,19 @@ def overfitted() -> dict:
         "untrained": untrained,
         "trained": distances(),
         "repeat": {name: _distance(repeats[name], data.latents[name]) for name in clips},
+        "conditioning": conditioning,
         "final_loss": float(np.mean([log.loss for log in result.logs[-20:]])),
     }
+
+
+@pytest.mark.parametrize("clip", ["brightening", "darkening"])
+def test_sampling_conditions_the_denoiser_as_training_does(overfitted, clip):
+    """The conditioning latents the denoiser gets at sampling are those training builds (up to the
+    narrowed posterior's draw, std about 0.003): a scale missing on either side (the 1.5 pitfall's kind)
+    is off by 30 % or more."""
+    sampled, built = overfitted["conditioning"][clip]
+    assert sampled.shape == built.shape
+    assert torch.allclose(sampled, built, atol=0.02), float((sampled - built).abs().max())
 
 
 def test_the_model_memorises_the_clips(overfitted):
