@@ -49,7 +49,7 @@ from progrestore.model.cogvideox.configs import REAL_T5, REAL_TRANSFORMERS, TEXT
 from progrestore.model.cogvideox.flops import forward_flops, token_parameters, video_tokens
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import PROFILES
-from progrestore.model.specification import Sampling
+from progrestore.model.specification import TEXT, Sampling
 from progrestore.train.loop import ADAPTER, TrainConfig, TrainData, save_lora, train_lora
 
 FRAMES = 9
@@ -284,7 +284,8 @@ def bench_text_encoder(smoke: bool, prompts: int = 8) -> dict:
         finally:
             torch.set_default_dtype(default)
     components = dict.fromkeys(("vae", "transformer"))
-    components |= {"tokenizer": tiny_components("1.5", 0)["tokenizer"], "scheduler": CogVideoXDPMScheduler()}
+    tokenizer = tiny_components("1.5", 0, frozenset({TEXT}))["tokenizer"]
+    components |= {"tokenizer": tokenizer, "scheduler": CogVideoXDPMScheduler()}
     model = CogVideoXImageToVideo(
         None, components | {"text_encoder": text_encoder.eval().requires_grad_(False)}
     )

@@ -219,10 +219,10 @@ def load_components(
     return components
 
 
-def tiny_components(layout: str, seed: int) -> dict:
-    """Every component of a tiny model (``layout`` 1.5 or 1.0), in fp32 on the CPU, loaded from its folder."""
+def tiny_components(layout: str, seed: int, parts: frozenset[str] = PARTS) -> dict:
+    """The ``parts`` of a tiny model (``layout`` 1.5 or 1.0), in fp32 on the CPU, loaded from its folder."""
     return pretrained_components(
-        str(tiny_pipeline_folder(layout, seed)), _tiny_profile(layout), PARTS, torch.float32
+        str(tiny_pipeline_folder(layout, seed)), _tiny_profile(layout), parts, torch.float32
     )
 
 
@@ -251,7 +251,9 @@ def real_architecture_components(
     vae_config = REAL_VAES[name] | (
         {"block_out_channels": [vae_width] * 4, "layers_per_block": 1} if vae_width else {}
     )
-    tokenizer = tiny_components("1.5", 0)["tokenizer"]  # ids below T5-XXL's vocabulary: any prompt encodes
+    tokenizer = tiny_components("1.5", 0, frozenset({TEXT}))[
+        "tokenizer"
+    ]  # ids below T5-XXL's vocabulary: any prompt encodes
     t5 = (
         REAL_T5
         if real_text_encoder
