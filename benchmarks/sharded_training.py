@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from progrestore.model.specification import LORA_WEIGHTS, TRAIN_METRICS
+from progrestore.model.specification import LORA_WEIGHTS, TRAIN_METRICS, TRAIN_RUN_LOG
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS_ABSENT = 3  # bench_gpu_offline.sh skips the check then
@@ -143,7 +143,7 @@ def main() -> None:
     checkpoints = work / "sharded" / "checkpoints"
     files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*") if p.is_file())
     row |= {
-        "resumed_from": sharded_record["resumed_from"],
+        "resumed_from": json.loads((work / "sharded" / TRAIN_RUN_LOG).read_text())["resumed_from"],
         "resume_same_bytes": (work / "sharded" / LORA_WEIGHTS).read_bytes() == first,
         "checkpoint_files": files,
         "loss_reference": reference_record["final_loss_mean10"],

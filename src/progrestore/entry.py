@@ -19,18 +19,18 @@ from pathlib import Path
 
 import progrestore
 from progrestore.config import PARAMS_FILE, Section, load_params
-from progrestore.errors import GateFailed, ProgrestoreError
+from progrestore.errors import CheckFailed, ProgrestoreError
 from progrestore.io.atomic import write_json
 
 AUDIT_ENV = "PROGRESTORE_AUDIT_DIR"
 
 
 def report_errors(command: str, body: Callable[[], object]) -> int:
-    """Run ``body``; a user error becomes one line on stderr and exit status 2 (a failed gate: 1)."""
+    """Run ``body``; a user error becomes one line on stderr and exit status 2 (a failed check: 1)."""
     try:
         body()
-    except GateFailed as err:
-        print(f"progrestore gate: {err}", file=sys.stderr)
+    except CheckFailed as err:
+        print(f"progrestore {command}: {err}", file=sys.stderr)
         return 1
     except ProgrestoreError as err:
         print(f"progrestore {command}: error: {err}", file=sys.stderr)

@@ -17,5 +17,6 @@ class DownloadError(ProgrestoreError, RuntimeError):
     """A download that could not be completed or verified."""
 
 
-class GateFailed(ProgrestoreError):
-    """A metric gate was violated (exit status 1, after the table)."""
+class CheckFailed(ProgrestoreError):
+    """A check found what it looks for (a violated gate, a file that differs from dvc.lock): exit
+    status 1, after its findings."""

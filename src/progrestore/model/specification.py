@@ -22,7 +22,8 @@ from progrestore.model.settings import ModelSettings
 TEXT, AUTOENCODER, DENOISER = "text", "autoencoder", "denoiser"
 PARTS = frozenset({TEXT, AUTOENCODER, DENOISER})
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' LoRA file name, in every family
-TRAIN_METRICS = "train.json"  # beside it: the training run's numbers (a DVC metric)
+TRAIN_METRICS = "train.json"  # beside it: the training run's reproducible numbers (a DVC metric)
+TRAIN_RUN_LOG = "run.json"  # and its costs (time, memory, resume point): untracked, also in MLflow
 TRAIN_ABOUT = "about.json"  # beside it: the backbone, size and tasks it was trained for
 
 

@@ -363,10 +363,16 @@ def mean_loss(logs: list[StepLog], last: int) -> float:
 
 
 def run_record(logs: list[StepLog]) -> dict:
-    """What ``train.json`` says of a whole run (every step, across resumes): strict-JSON numbers."""
+    """What ``train.json`` (a DVC metric) says of a whole run, every step across resumes: figures that
+    the same inputs reproduce exactly, so a rerun leaves dvc.lock unchanged."""
+    return {"final_loss_mean10": mean_loss(logs, 10), "steps_logged": len(logs)}
+
+
+def run_costs(result: TrainResult) -> dict:
+    """What this run cost and where it started: figures of the machine and its history, never of the
+    inputs, so they go to MLflow and the untracked run log instead of a DVC-tracked file."""
     return {
-        "final_loss_mean10": mean_loss(logs, 10),
-        "steps_logged": len(logs),
-        "seconds_per_step": sum(log.seconds for log in logs) / len(logs),
-        "peak_memory_mb": max(log.peak_memory_mb for log in logs),
+        "seconds_per_step": sum(log.seconds for log in result.logs) / len(result.logs),
+        "peak_memory_mb": max(log.peak_memory_mb for log in result.logs),
+        "resumed_from": result.resumed_from,
     }

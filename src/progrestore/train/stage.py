@@ -23,8 +23,9 @@ from progrestore.model.specification import (
     LORA_WEIGHTS,
     TRAIN_ABOUT,
     TRAIN_METRICS,
+    TRAIN_RUN_LOG,
 )
-from progrestore.train.loop import TrainConfig, TrainData, run_record, save_lora, train_lora
+from progrestore.train.loop import TrainConfig, TrainData, run_costs, run_record, save_lora, train_lora
 
 VIDEO_CACHE, TEXT_CACHE = (
     "video.safetensors",
@@ -68,8 +69,9 @@ def checkpoint_fingerprint(params: Section, tasks: list[str], encoded: Path, cod
 
 
 def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, out_dir: Path) -> Path:
-    """Train one LoRA on ``tasks``; writes the weights, checkpoints, ``train.json`` (the run's numbers, a
-    DVC metric) and ``about.json`` (the backbone, size and tasks it was trained for) under ``out_dir``.
+    """Train one LoRA on ``tasks``; writes the weights, checkpoints, ``train.json`` (the run's reproducible
+    numbers, a DVC metric), ``run.json`` (its time, memory and resume point: untracked) and ``about.json``
+    (the backbone, size and tasks it was trained for) under ``out_dir``.
 
     Reads ``model``, ``train`` and ``clip.frames``. Under ``accelerate launch`` every process trains;
     only the main one tracks and writes files.
@@ -110,14 +112,11 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
         weights = out_dir / LORA_WEIGHTS
         if main_process:
             save_lora(model, result.adapter, cfg, out_dir)
-            numbers = {
-                "steps": cfg.steps,
-                "resumed_from": result.resumed_from,
-                "clips": len(data.clip_ids),
-                **run_record(result.logs),
-            }
+            numbers = {"steps": cfg.steps, "clips": len(data.clip_ids), **run_record(result.logs)}
             json.dumps(numbers, allow_nan=False)  # train.json is a DVC metric: strict JSON or nothing
             write_json(out_dir / TRAIN_METRICS, numbers)
+            costs = run_costs(result)
+            write_json(out_dir / TRAIN_RUN_LOG, costs)
             about = {
                 "profile": settings.label,
                 "model": trained_for(settings),
@@ -126,7 +125,10 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
             }
             write_json(out_dir / TRAIN_ABOUT, about)
         if run is not None:
-            tracking.log_artifacts([weights, out_dir / TRAIN_METRICS, out_dir / TRAIN_ABOUT])
+            tracking.log_finite({f"run_{key}": float(value) for key, value in costs.items()})
+            tracking.log_artifacts(
+                [weights, *(out_dir / name for name in (TRAIN_METRICS, TRAIN_RUN_LOG, TRAIN_ABOUT))]
+            )
     return weights
 
 
