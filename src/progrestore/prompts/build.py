@@ -29,7 +29,7 @@ from progrestore import tasks
 from progrestore.config import SPLITS, Section
 from progrestore.data.manifest import read_clip_manifest
 from progrestore.entry import Stage
-from progrestore.errors import InputError, ParamsError
+from progrestore.errors import InputError, ParamsError, quote
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
 from progrestore.io.images import read_image
@@ -199,10 +199,11 @@ def build_prompts(
         records = []
         for e in rows:
             caption = captions[(e["split"], e["image_id"])]
-            why = problem(refined[caption]["prompt"], task, settings.budget)
+            scene = refined[caption]["prompt"]
+            why = problem(scene, task, settings.budget)
             if why is not None:
                 raise InputError(
-                    f"{task} {e['clip_id']}: the scene prompt is invalid ({why}): {refined[caption]['prompt']!r}"
+                    f"{task} {e['clip_id']}: the scene prompt is invalid ({why}): {quote(scene)}"
                 )
             records.append(prompt_record(e, caption, refined[caption], settings))
         write_prompt_files(Path(dataset_dir) / split, records)
