@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from progrestore import cli
 from progrestore.cli import main
 from progrestore.data.sources import SourceItem
 from progrestore.infer.image import MAX_PIXELS
@@ -165,6 +167,24 @@ def test_restore_refuses_an_image_over_the_pixel_limit_from_its_header(
         f"{MAX_PIXELS:,} this command takes; give a smaller image\n"
     )
     assert not (workdir / "new").exists()  # the output folder was checked (made and removed) before
+
+
+def test_help_describes_the_program_in_whole_sentences(capsys):
+    """The description was the docstring's first line, which ends mid-sentence ("... DVC runs them), and")."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    shown = capsys.readouterr().out
+    description = " ".join(shown.split("\n\n")[1].split())  # after the usage, before the arguments
+    assert description.endswith("weights.") and description.startswith("progrestore commands: the pipeline")
+    assert "restoring your own image, regenerating a clip, real-world evaluation, gates and weights" in (
+        description
+    )
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in commands.choices:  # and every command's own help prints
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0 and capsys.readouterr().out.startswith(f"usage: progrestore {command}")
 
 
 def test_a_lora_trained_for_another_profile_or_positional_embedding_is_refused(workdir, no_model, capsys):
