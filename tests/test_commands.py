@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import struct
+import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import yaml
 
+from progrestore import cli
 from progrestore.cli import main
 from progrestore.data.sources import SourceItem
+from progrestore.infer.image import MAX_PIXELS
 
 from .conftest import REPO
 
@@ -38,6 +45,33 @@ def no_model(monkeypatch):
 
 def _restore(*extra: str) -> int:
     return main(["restore", "photo.png", "--task", "sr", "--no-lora", *extra])
+
+
+def _one_line(capsys) -> str:
+    """What the command wrote to stderr, asserted to be one line and no traceback."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
+    return err
+
+
+# 2,310 characters, every word the task's theme: T5 reads 226 tokens of it
+LONG_PROMPT = " ".join(["The image becomes sharper and higher in resolution; nothing moves."] * 40)[:2310]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header says ``width`` x ``height``, with a few bytes of pixel data: decoding it would
+    fail (or allocate width * height * 3 bytes first), reading its header does not."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_restore_never_touches_a_folder_of_the_users(workdir, no_model, capsys):
@@ -73,6 +107,84 @@ def test_restore_input_errors_come_before_the_model(workdir, no_model, capsys):
     err = capsys.readouterr().err
     assert "missing.png" in err and "fake.png" in err and "nowhere" in err and "--prompt: empty" in err
     assert "Traceback" not in err and not (workdir / "o").exists()
+
+
+def test_restore_refuses_a_prompt_over_the_text_encoders_budget(workdir, no_model, capsys):
+    """The text encoder reads 226 tokens: a longer --prompt was cut silently, while restore.json kept all of
+    it. Refused by the prompts stage's count, before the model, in a line that quotes only its head."""
+    assert _restore("--prompt", LONG_PROMPT, "--out", "o") == 2
+    err = _one_line(capsys)
+    assert err.startswith("progrestore restore: error: --prompt 'The image becomes sharper")
+    assert "… (2310 characters): too long (about " in err
+    assert re.search(r"about \d+ tokens > 226\): the text encoder of tiny reads 226 tokens", err)
+    assert len(err) < 300 and not (workdir / "o").exists()
+    relo = ["reloblur", "anywhere", "--no-lora", "--out", "r.json", "--prompt", LONG_PROMPT]
+    assert main(relo) == 2  # the same sampling path, the same check, before the folder is read
+    err = _one_line(capsys)
+    assert "(2310 characters): too long" in err and "anywhere" not in err and len(err) < 300
+    assert not (workdir / "r.json").exists()
+
+
+def test_restore_refuses_an_output_it_cannot_write_before_the_model(workdir, no_model, capsys):
+    """An --out under a file, or in a folder it may not write (as root, which writes through chmod: sysfs),
+    gave a PermissionError traceback on .staging after the model had run. Nothing is left behind."""
+    (workdir / "notes.txt").write_text("mine")
+    if os.geteuid() == 0:
+        locked = Path("/sys/progrestore-restore-test")
+    else:
+        (workdir / "locked").mkdir(mode=0o500)
+        locked = workdir / "locked" / "new" / "result"
+    before = sorted(p.name for p in workdir.iterdir())
+    under_file = workdir / "notes.txt" / "result"
+    assert _restore("--out", str(under_file)) == 2
+    assert f"{under_file}: {workdir / 'notes.txt'} is not a folder; give a folder" in _one_line(capsys)
+    assert _restore("--out", str(locked)) == 2
+    assert f"progrestore restore: error: {locked}: cannot be written (" in _one_line(capsys)
+    assert not locked.parent.exists() or not locked.exists()
+    assert (
+        sorted(p.name for p in workdir.iterdir()) == before and (workdir / "notes.txt").read_text() == "mine"
+    )
+    if locked.parent.parent == workdir / "locked":
+        assert list((workdir / "locked").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "size"),
+    [
+        (9000, 9000, "9000x9000, "),  # 81 MP: over the limit, under PIL's warning
+        (10000, 10000, "10000x10000, "),  # 100 MP: PIL warns of a decompression bomb
+        (14000, 14000, ""),  # 196 MP, the 11.9 GB run: PIL refuses it as a bomb, without its size
+    ],
+)
+def test_restore_refuses_an_image_over_the_pixel_limit_from_its_header(
+    workdir, no_model, capsys, width, height, size
+):
+    (workdir / "huge.png").write_bytes(_png_header(width, height))
+    assert main(["restore", "huge.png", "--task", "sr", "--no-lora", "--out", "new/o"]) == 2
+    err = _one_line(capsys)
+    assert err == (
+        f"progrestore restore: error: huge.png: {size}{width * height:,} pixels, more than the "
+        f"{MAX_PIXELS:,} this command takes; give a smaller image\n"
+    )
+    assert not (workdir / "new").exists()  # the output folder was checked (made and removed) before
+
+
+def test_help_describes_the_program_in_whole_sentences(capsys):
+    """The description was the docstring's first line, which ends mid-sentence ("... DVC runs them), and")."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    shown = capsys.readouterr().out
+    description = " ".join(shown.split("\n\n")[1].split())  # after the usage, before the arguments
+    assert description.endswith("weights.") and description.startswith("progrestore commands: the pipeline")
+    assert "restoring your own image, regenerating a clip, real-world evaluation, gates and weights" in (
+        description
+    )
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in commands.choices:  # and every command's own help prints
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0 and capsys.readouterr().out.startswith(f"usage: progrestore {command}")
 
 
 def test_a_lora_trained_for_another_profile_or_positional_embedding_is_refused(workdir, no_model, capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from progrestore.io.atomic import atomic_path, write_text
-from progrestore.io.images import ImageDecodeError, decode_image, read_image, write_png
+from progrestore.io.images import ImageDecodeError, ImageTooLarge, decode_image, read_image, write_png
 from progrestore.io.video import read_video, write_video
 
 
@@ -115,3 +115,21 @@ def test_a_damaged_jpeg_is_refused_by_name_and_libjpeg_stays_quiet(capfd):
     with pytest.raises(ImageDecodeError, match=r"bad\.jpg: damaged JPEG data \(libjpeg: Corrupt JPEG data"):
         decode_image(damaged, "bad.jpg")
     assert "Corrupt JPEG" not in capfd.readouterr().err
+
+
+def test_a_pixel_limit_is_kept_for_a_format_whose_header_pil_cannot_read(tmp_path, monkeypatch):
+    """The header check leaves a file PIL cannot parse to the decoder; its decoded size is then checked."""
+    import PIL.Image
+
+    path = tmp_path / "photo.png"
+    write_png(path, np.zeros((40, 64, 3), np.uint8))
+    assert read_image(path, 64 * 40).shape == (40, 64, 3)  # at the limit: taken
+    with pytest.raises(ImageTooLarge, match=r"photo\.png: 64x40, 2,560 pixels, more than the 2,559 "):
+        read_image(path, 64 * 40 - 1)  # from the header
+
+    def unknown(*_args, **_kwargs):
+        raise PIL.Image.UnidentifiedImageError("cannot identify image file")
+
+    monkeypatch.setattr(PIL.Image, "open", unknown)
+    with pytest.raises(ImageTooLarge, match=r"photo\.png: 64x40, 2,560 pixels, more than the 2,559 "):
+        read_image(path, 64 * 40 - 1)  # once decoded

@@ -172,8 +172,16 @@ def test_a_wrong_folder_is_refused_in_one_line_naming_the_cause(tmp_path, hub_fo
     assert "lacks tokenizer/spiece.model" in refusal(lacking_tokenizer, frozenset({TEXT}))
     broken = copy("broken-spiece")
     (tmp_path / "broken-spiece" / "tokenizer" / "spiece.model").write_bytes(b"\x00garbage")
-    message = refusal(broken, frozenset({TEXT}))
-    assert f"cannot load {broken}/tokenizer as T5Tokenizer (" in message and len(message) < 600
+    message = refusal(
+        broken, frozenset({TEXT})
+    )  # was blamed on tiktoken, a converter transformers tried next
+    assert f"{broken}/tokenizer/spiece.model is not a SentencePiece model (RuntimeError: " in message
+    assert message.endswith("it is damaged or incomplete; download it again") and "tiktoken" not in message
+    unreadable = copy("broken-tokenizer-config")
+    (tmp_path / "broken-tokenizer-config" / "tokenizer" / "tokenizer_config.json").write_text("{")
+    message = refusal(unreadable, frozenset({TEXT}))
+    assert f"cannot load {unreadable}/tokenizer as T5Tokenizer (JSONDecodeError: " in message
+    assert len(message) < 600
     # a component of the other layout: the 1.0 transformer in the 1.5 folder
     mixed = copy("mixed")
     shutil.rmtree(f"{mixed}/transformer")

@@ -21,7 +21,7 @@ from progrestore.config import Section
 from progrestore.data.dataset import build_task_dataset
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
-from progrestore.errors import ParamsError
+from progrestore.errors import InputError, ParamsError
 from progrestore.prompts.build import PromptSettings, build_prompts
 from progrestore.prompts.captioners import HeuristicCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, RefinerUnavailable, TemplateRefiner
@@ -277,6 +277,32 @@ def test_bad_prompt_parameters_are_named():
         _settings(uniform={"sr": "A cat on a mat."})
     with pytest.raises(ParamsError, match=r"prompts\.strategy"):
         _settings(strategy="fancy")
+
+
+LONG_PROMPT = " ".join(["The image becomes sharper and higher in resolution."] * 50)[:2368]
+
+
+def test_an_error_echoing_a_long_prompt_quotes_its_head_and_names_the_key(dataset, tmp_path):
+    """A 2,368-character prompts.uniform.sr made a 2,498-character error: now its first 60 characters and
+    its length, in a line that still names the file and the key (or the task and the clip)."""
+    with pytest.raises(ParamsError) as refused:
+        _settings(uniform={"sr": LONG_PROMPT})
+    message = str(refused.value)
+    assert message.startswith("params.yaml: prompts.uniform.sr must be a valid sr prompt (too long (about ")
+    assert message.endswith(f"got {LONG_PROMPT[:60]!r}… (2368 characters)") and len(message) < 300
+
+    class Verbose(TemplateRefiner):
+        def refine(self, caption: str, task: str) -> tuple[str, bool]:
+            return LONG_PROMPT, False
+
+    settings = _settings(strategy="scene")
+    settings.refiner = Verbose()
+    folder, images = dataset
+    with pytest.raises(InputError) as refused:
+        build_prompts("sr", folder, images, settings, tmp_path / "cache")
+    message = str(refused.value)
+    assert message.startswith("sr ") and ": the scene prompt is invalid (too long (about " in message
+    assert message.endswith("… (2368 characters)") and len(message) < 300
 
 
 def test_prompts_command_reports_a_missing_dataset(tmp_path, monkeypatch, capsys):

@@ -136,7 +136,8 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="progrestore", description=__doc__.splitlines()[0])
+    summary = " ".join(__doc__.split("\n\n")[0].replace("``", "").split())  # the whole first paragraph
+    parser = argparse.ArgumentParser(prog="progrestore", description=summary)
     parser.add_argument(
         "--params", type=Path, default=PARAMS_FILE, help="parameters file (default: params.yaml)"
     )

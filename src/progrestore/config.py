@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from progrestore.errors import ParamsError
+from progrestore.errors import ParamsError, quote
 
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "val")
@@ -51,7 +51,8 @@ class Section:
 
     def fail(self, name: str, expected: str) -> ParamsError:
         found = self._values.get(name, "<missing>")
-        return ParamsError(f"{self._source}: {self.key(name)} must be {expected}, got {found!r}")
+        shown = quote(found) if isinstance(found, str) else repr(found)  # a long prompt: its head
+        return ParamsError(f"{self._source}: {self.key(name)} must be {expected}, got {shown}")
 
     def merged(self, name: str) -> Section:
         """This section with the values of its sub-section ``name`` on top (profile overrides)."""

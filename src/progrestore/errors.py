@@ -20,3 +20,14 @@ class DownloadError(ProgrestoreError, RuntimeError):
 class CheckFailed(ProgrestoreError):
     """A check found what it looks for (a violated gate, a file that differs from dvc.lock): exit
     status 1, after its findings."""
+
+
+QUOTE_HEAD = 60  # characters of a long text an error message quotes
+
+
+def quote(text: str, head: int = QUOTE_HEAD) -> str:
+    """``text`` quoted for an error message, cut to its first ``head`` characters and its length when it is
+    longer: an error that echoes a 2,000-character prompt whole is a page, not a line."""
+    if len(text) <= head:
+        return repr(text)
+    return f"{text[:head]!r}… ({len(text)} characters)"

@@ -180,12 +180,12 @@ def run_reloblur(
     ``prompts.uniform.<task>``."""
     from progrestore.evaluate.methods import evaluated_methods
     from progrestore.evaluate.stage import track_evaluation
+    from progrestore.prompts.build import prompt_option
 
     clip = ClipSettings.from_params(params)
     methods = [m for m in evaluated_methods(params) if m != "oracle"]
     check_report_path(Path(out))
-    if prompt is not None and not prompt.strip():
-        raise InputError(f"--prompt: empty; leave it out to use the {task} task's uniform prompt")
+    prompt = prompt_option(params, task, prompt)
     pairs = find_pairs(root, split)[:limit]  # the inputs are checked before the model is built
     labels = {
         "data": f"ReLoBlur {split} ({len(pairs)} pairs) from {root}: zero-shot, real motion blur",

@@ -75,20 +75,47 @@ def check_output_dir(out: Path, marker: str, overwrite: bool) -> None:
     """Refuse an output folder the program may not fill, before any work starts.
 
     Allowed: a new or empty folder, or, with ``overwrite``, a folder holding this command's earlier output
-    (recognised by its ``marker`` file). Refused: a file, and any folder with files the program did not
-    write: nothing of the user's is ever deleted or replaced.
+    (recognised by its ``marker`` file). Refused: a file, any folder with files the program did not
+    write (nothing of the user's is ever deleted or replaced), and a path it cannot write.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a new folder for the output")
-    if not out.is_dir() or not [entry for entry in out.iterdir() if entry.name != STAGING]:
-        return
-    if not (out / marker).is_file():
-        raise InputError(f"{out}: already holds files this command did not write; give a new or empty folder")
-    if not overwrite:
-        raise InputError(
-            f"{out}: holds an earlier output of this command; pass --overwrite to replace it, or give a new folder"
-        )
+    if out.is_dir() and [entry for entry in out.iterdir() if entry.name != STAGING]:
+        if not (out / marker).is_file():
+            raise InputError(
+                f"{out}: already holds files this command did not write; give a new or empty folder"
+            )
+        if not overwrite:
+            raise InputError(
+                f"{out}: holds an earlier output of this command; pass --overwrite to replace it, "
+                "or give a new folder"
+            )
+    check_writable(out)
+
+
+def check_writable(out: Path) -> None:
+    """Refuse, in one line naming the path, an output folder that cannot be made or written in (a file on
+    its path, a read-only parent), by making and removing a probe folder where the staging folder will
+    go: found before any work, not as a traceback once the results are ready. Leaves nothing behind."""
+    folder = Path(os.path.abspath(out))  # ".." resolved, so that each parent made is one folder
+    ancestors = [folder, *folder.parents]
+    first = next(i for i, path in enumerate(ancestors) if path.exists() or path.is_symlink())
+    if not ancestors[first].is_dir():
+        raise InputError(f"{out}: {ancestors[first]} is not a folder; give a folder for the output")
+    created: list[Path] = []
+    try:
+        for missing in reversed(ancestors[:first]):
+            missing.mkdir()
+            created.append(missing)
+        os.rmdir(tempfile.mkdtemp(prefix=f"{STAGING}-probe-", dir=folder))
+    except OSError as err:
+        cause = err.strerror or err.__class__.__name__
+        raise InputError(f"{out}: cannot be written ({cause}); give a folder you may write") from err
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()
 
 
 @contextlib.contextmanager

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import cv2.utils.logging
 import numpy as np
+from PIL import Image
 
 from progrestore.errors import InputError
 from progrestore.io.atomic import write_bytes
@@ -98,13 +101,51 @@ def to_rgb8(raw: np.ndarray, name: str) -> np.ndarray:
     raise ImageDecodeError(f"{name}: shape {raw.shape}; expected gray, colour or colour with alpha")
 
 
-def read_image(path: Path) -> np.ndarray:
+class ImageTooLarge(InputError):
+    """An image with more pixels than the command that reads it takes."""
+
+
+def _too_large(path: Path, pixels: int, max_pixels: int, size: str = "") -> ImageTooLarge:
+    shown = f"{size}, {pixels:,} pixels" if size else f"{pixels:,} pixels"
+    return ImageTooLarge(
+        f"{path}: {shown}, more than the {max_pixels:,} this command takes; give a smaller image"
+    )
+
+
+def check_pixel_count(path: Path, max_pixels: int) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels from its header alone (PIL reads only the header
+    in ``Image.open``), before decoding takes gigabytes. A file PIL cannot parse is left to the decoder;
+    one PIL refuses as a decompression bomb is refused in the same line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused here, or not at all
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as err:  # "Image size (N pixels) exceeds limit of M pixels, ..."
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
+        raise _too_large(path, pixels, max_pixels) from err
+    except OSError:  # unreadable, or a format PIL does not know: the decoder names the problem
+        return
+    if width * height > max_pixels:
+        raise _too_large(path, width * height, max_pixels, f"{width}x{height}")
+
+
+def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
+    """The image at ``path`` as HxWx3 uint8 RGB; with ``max_pixels``, refused by name when larger (from
+    its header when PIL reads the format, else once decoded)."""
     path = Path(path)
+    if max_pixels is not None:
+        check_pixel_count(path, max_pixels)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ImageDecodeError(f"{path}: cannot be read ({err.strerror})") from err
-    return decode_image(data, str(path))
+    image = decode_image(data, str(path))
+    height, width = image.shape[:2]
+    if max_pixels is not None and height * width > max_pixels:
+        raise _too_large(path, height * width, max_pixels, f"{width}x{height}")
+    return image
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

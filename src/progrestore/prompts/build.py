@@ -29,7 +29,7 @@ from progrestore import tasks
 from progrestore.config import SPLITS, Section
 from progrestore.data.manifest import read_clip_manifest
 from progrestore.entry import Stage
-from progrestore.errors import InputError, ParamsError
+from progrestore.errors import InputError, ParamsError, quote
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
 from progrestore.io.images import read_image
@@ -37,7 +37,7 @@ from progrestore.layout import CLIP_MANIFEST
 from progrestore.model.profiles import profile_from_params
 from progrestore.prompts.captioners import HeuristicCaptioner, LlavaCaptioner
 from progrestore.prompts.refiners import OpenAIRefiner, TemplateRefiner
-from progrestore.prompts.validation import problem
+from progrestore.prompts.validation import problem, token_problem
 
 STRATEGIES = ("uniform", "scene")
 
@@ -92,6 +92,25 @@ class PromptSettings:
         else:
             refiner = TemplateRefiner()
         return cls(strategy, text, captioner, refiner, concurrency, budget)
+
+
+def prompt_option(params: Section, task: str, prompt: str | None) -> str | None:
+    """``--prompt`` of ``progrestore restore`` and ``reloblur``, refused in one line before any model loads
+    when it is empty or over the text encoder's budget by the prompts stage's count (the encoder would cut
+    it silently, while the run's record kept all of it). None (the task's uniform prompt, which
+    :class:`PromptSettings` checks) is returned as is."""
+    if prompt is None:
+        return None
+    if not prompt.strip():
+        raise InputError(f"--prompt: empty; leave it out to use the {task} task's uniform prompt")
+    profile = profile_from_params(params.section("model"))
+    why = token_problem(prompt, profile.text_tokens)
+    if why is not None:
+        raise InputError(
+            f"--prompt {quote(prompt)}: {why}: the text encoder of {profile.name} reads "
+            f"{profile.text_tokens} tokens and would cut the rest; shorten it"
+        )
+    return prompt
 
 
 def sanitise_caption(text: str) -> str:
@@ -199,10 +218,11 @@ def build_prompts(
         records = []
         for e in rows:
             caption = captions[(e["split"], e["image_id"])]
-            why = problem(refined[caption]["prompt"], task, settings.budget)
+            scene = refined[caption]["prompt"]
+            why = problem(scene, task, settings.budget)
             if why is not None:
                 raise InputError(
-                    f"{task} {e['clip_id']}: the scene prompt is invalid ({why}): {refined[caption]['prompt']!r}"
+                    f"{task} {e['clip_id']}: the scene prompt is invalid ({why}): {quote(scene)}"
                 )
             records.append(prompt_record(e, caption, refined[caption], settings))
         write_prompt_files(Path(dataset_dir) / split, records)

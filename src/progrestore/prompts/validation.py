@@ -19,6 +19,12 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(1.5 * len(re.findall(r"\w+|[^\w\s]", text))) + 1  # + end-of-sequence
 
 
+def token_problem(text: str, budget: int) -> str | None:
+    """Why ``text`` does not fit a text encoder of ``budget`` tokens (it would be cut silently), or None."""
+    tokens = estimate_tokens(text)
+    return f"too long (about {tokens} tokens > {budget})" if tokens > budget else None
+
+
 def clean_reply(text: str) -> str:
     """Strip quotes and surrounding whitespace a chat model tends to add; inner text is kept as is."""
     return text.strip().strip('"').strip("'").strip()
@@ -32,8 +38,8 @@ def problem(text: str, task: str, budget: int) -> str | None:
         return "more than one line"
     if any(unicodedata.category(ch).startswith("C") for ch in text):
         return "control characters"
-    if estimate_tokens(text) > budget:
-        return f"too long (about {estimate_tokens(text)} tokens > {budget})"
+    if (too_long := token_problem(text, budget)) is not None:
+        return too_long
     if not tasks.get(task).theme.carried_by(text):
         return f"does not carry the {task} theme ({', '.join(tasks.get(task).theme.keywords)})"
     return None

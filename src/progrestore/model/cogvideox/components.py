@@ -129,9 +129,29 @@ def check_folder(folder: Path, profile: Profile, components: tuple[str, ...]) ->
     return index
 
 
+def check_vocabulary(tokenizer: Path) -> None:
+    """Refuse a damaged ``spiece.model`` by name: given one, transformers falls back to other converters and
+    reports the last one's failure (``tiktoken`` is not installed), which blames the wrong thing. Only
+    when there is no ``tokenizer.json``, which transformers reads instead."""
+    vocabulary = tokenizer / "spiece.model"
+    if (tokenizer / "tokenizer.json").is_file() or not vocabulary.is_file():
+        return
+    import sentencepiece
+
+    try:
+        sentencepiece.SentencePieceProcessor(model_file=str(vocabulary))
+    except (RuntimeError, OSError) as err:
+        raise InputError(
+            f"model.path: {vocabulary} is not a SentencePiece model ({_cause(err)}): it is damaged or "
+            "incomplete; download it again"
+        ) from err
+
+
 def load_component(folder: Path, name: str, index: dict, dtype: torch.dtype):
     """One component through its class's ``from_pretrained``: the one place a pipeline folder is read."""
     class_name = index[name][1]  # checked against the classes this family accepts
+    if name == "tokenizer":
+        check_vocabulary(folder / name)
     cls = getattr(importlib.import_module(MODEL_INDEX[name][0]), class_name)
     kwargs = {} if name in ("tokenizer", "scheduler") else {"dtype": dtype}
     try:
