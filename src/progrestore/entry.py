@@ -6,35 +6,126 @@ script ``stages/<name>.py`` and ``progrestore stage <name>`` both run it through
 With ``$PROGRESTORE_AUDIT_DIR`` set (the dependency tests set it), a stage also writes
 ``<dir>/<stage>.json``: the params keys it read and the progrestore modules it loaded, which its
 ``params`` and ``deps`` in dvc.yaml must cover.
+
+While a command runs, SIGINT (Ctrl-C) and SIGTERM raise :class:`~progrestore.errors.Interrupted`: the
+run unwinds (staging folders and worker pools go) and ends as one line and exit status 128 + the signal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import progrestore
 from progrestore.config import PARAMS_FILE, Section, load_params
-from progrestore.errors import CheckFailed, ProgrestoreError
+from progrestore.errors import WRITE_ERRNOS, CheckFailed, Interrupted, ProgrestoreError
 from progrestore.io.atomic import write_json
 
 AUDIT_ENV = "PROGRESTORE_AUDIT_DIR"
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# what the machine, not the program, got wrong: reported as one line naming the file
+REPORTED_ERRNOS = WRITE_ERRNOS | {errno.EACCES, errno.EPERM, errno.EIO}
+
+_received: list[int] = []  # the signals that arrived while the handlers were in
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    """The first signal raises; later ones are only noted, so that the cleanup the first one started
+    (staging folders, worker pools) is not cut short."""
+    _received.append(signum)
+    if len(_received) == 1:
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupt_handlers() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the block; yields the signals received so far.
+
+    Python's own SIGINT handling would raise ``KeyboardInterrupt`` and leave SIGTERM deadly (no cleanup).
+    Only the main thread can install handlers; elsewhere, and when already installed, this changes nothing.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is _on_signal
+    ):
+        yield _received
+        return
+    _received.clear()
+    previous = {signum: signal.signal(signum, _on_signal) for signum in INTERRUPT_SIGNALS}
+    try:
+        yield _received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def interrupt_signal(err: BaseException, received: list[int]) -> int | None:
+    """The signal ``err`` stands for: an interrupt, or anything raised once a signal has arrived (an
+    ffmpeg killed by the terminal's Ctrl-C, a pool whose workers were ended): the signal was the cause."""
+    if isinstance(err, Interrupted):
+        return err.signum
+    if received:
+        return received[0]
+    return signal.SIGINT if isinstance(err, KeyboardInterrupt) else None
+
+
+def close_progress_bars() -> None:
+    """End the line of every open tqdm bar now: one the interrupt left open (``for x in tqdm(...)``) would
+    otherwise close when its frame goes, writing after the report."""
+    std = sys.modules.get("tqdm.std")  # imported only if some bar was: gate and friends load no tqdm
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
+def os_error_line(err: OSError) -> str | None:
+    """``no space left on device writing <path>``, ``permission denied: <path>``: the machine's refusal
+    naming the file; None for errors that name no file or may be the program's own (a missing file)."""
+    if err.errno not in REPORTED_ERRNOS:
+        return None
+    reason = os.strerror(err.errno).lower()
+    if err.errno in WRITE_ERRNOS:  # copyfile and replace name the destination second
+        path = err.filename2 if err.filename2 is not None else err.filename
+        return None if path is None else f"{reason} writing {os.fsdecode(path)}"
+    if err.filename is None:
+        return None
+    paths = [os.fsdecode(name) for name in (err.filename, err.filename2) if name is not None]
+    return f"{reason}: {' -> '.join(paths)}"
 
 
 def report_errors(command: str, body: Callable[[], object]) -> int:
-    """Run ``body``; a user error becomes one line on stderr and exit status 2 (a failed check: 1)."""
-    try:
-        body()
-    except CheckFailed as err:
-        print(f"progrestore {command}: {err}", file=sys.stderr)
-        return 1
-    except ProgrestoreError as err:
-        print(f"progrestore {command}: error: {err}", file=sys.stderr)
-        return 2
+    """Run ``body``; a user error becomes one line on stderr and exit status 2 (a failed check: 1), and
+    so does the machine's refusal to write a file (a full disk); an interrupt: one line, 128 + signal."""
+    with interrupt_handlers() as received:
+        try:
+            body()
+        except BaseException as err:
+            signum = interrupt_signal(err, received)
+            if signum is not None:
+                close_progress_bars()
+                name = signal.Signals(signum).name
+                print(
+                    f"progrestore {command}: interrupted by {name}; nothing half-written was kept",
+                    file=sys.stderr,
+                )
+                return 128 + signum
+            if isinstance(err, CheckFailed):
+                print(f"progrestore {command}: {err}", file=sys.stderr)
+                return 1
+            line = str(err) if isinstance(err, ProgrestoreError) else None
+            if line is None and isinstance(err, OSError):
+                line = os_error_line(err)
+            if line is None:
+                raise
+            print(f"progrestore {command}: error: {line}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -1,5 +1,14 @@
 """Errors caused by the user's input, reported as one clear line rather than a traceback."""
 
+from __future__ import annotations
+
+import errno
+import os
+
+# a write the machine refused (a full disk or quota, a read-only or size-limited file system)
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+WRITE_ERRNOS = DISK_FULL_ERRNOS | {errno.EROFS, errno.EFBIG}
+
 
 class ProgrestoreError(Exception):
     """Base class: bad parameters, unreadable inputs, failed downloads."""
@@ -31,3 +40,31 @@ def quote(text: str, head: int = QUOTE_HEAD) -> str:
     if len(text) <= head:
         return repr(text)
     return f"{text[:head]!r}… ({len(text)} characters)"
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived while a command ran (raised by the handlers of :mod:`progrestore.entry`).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, and no ``ProgrestoreError``: no ``except Exception``
+    takes it for an ordinary failure, so it unwinds every ``with``/``finally`` (staging folders go) and
+    ends as one line and exit status 128 + the signal's number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def disk_full(err: BaseException | str) -> int | None:
+    """ENOSPC or EDQUOT if ``err`` says the disk or the quota is full, else None: as an errno, or in the
+    words of the C library that ffmpeg's log and safetensors' errors carry."""
+    code = getattr(err, "errno", None)
+    if code in DISK_FULL_ERRNOS:
+        return code
+    text = str(err)
+    return next((code for code in sorted(DISK_FULL_ERRNOS) if os.strerror(code) in text), None)
+
+
+def disk_full_error(code: int, path: str | os.PathLike[str]) -> OSError:
+    """The ``OSError`` a full disk raises, naming the file the program was writing."""
+    return OSError(code, os.strerror(code), os.fspath(path))

@@ -95,6 +95,7 @@ def build_task_dataset(
     if not manifest_path.is_file():
         raise InputError(f"{manifest_path} not found: run the prepare stage first (dvc repro prepare)")
     images = json.loads(manifest_path.read_text())["images"]
+    created = not out_dir.exists()
     staging = fresh_staging_dir(out_dir / STAGING)
     try:  # the staging folder goes whatever happens (a kill's leftover goes at the next run)
         jobs = []
@@ -135,6 +136,10 @@ def build_task_dataset(
         replace_tree(staging / "contact_sheet.png", Path(sheet))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if (
+            created and out_dir.is_dir() and not any(out_dir.iterdir())
+        ):  # and so does the folder, if this run made it
+            out_dir.rmdir()
     return entries
 
 

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from progrestore.errors import InputError
+from progrestore.errors import WRITE_ERRNOS, InputError
 
 STAGING = ".staging"  # the one place a folder output is built: inside the output folder itself
 _UMASK = os.umask(0)
@@ -19,7 +19,10 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; it replaces ``target`` only if the block succeeds."""
+    """Yield a temporary sibling of ``target``; it replaces ``target`` only if the block succeeds.
+
+    A refused write (a full disk) names ``target``: ``write()`` raises it without a file name.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -30,6 +33,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, target)
+    except OSError as err:
+        if err.errno in WRITE_ERRNOS and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(target)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

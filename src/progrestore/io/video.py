@@ -14,6 +14,7 @@ import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 
+from progrestore.errors import disk_full, disk_full_error
 from progrestore.io.atomic import atomic_path
 
 
@@ -48,9 +49,11 @@ def write_video(path: Path, frames: np.ndarray, fps: int) -> None:
                 cmd=ffmpeg_executable(), input=frames.tobytes(), capture_stdout=True, capture_stderr=True
             )
         except ffmpeg.Error as err:
-            raise RuntimeError(
-                f"ffmpeg failed writing {path}: {err.stderr.decode(errors='replace')[-500:]}"
-            ) from err
+            log = err.stderr.decode(errors="replace")
+            code = disk_full(log)  # ffmpeg's log says so; a full disk is the machine's, not a bug
+            if code is not None:
+                raise disk_full_error(code, path) from err
+            raise RuntimeError(f"ffmpeg failed writing {path}: {log[-500:]}") from err
 
 
 def read_video(path: Path) -> np.ndarray:

@@ -9,6 +9,7 @@ describes every step, as an uninterrupted run's does. The loss is the model spec
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,12 +21,14 @@ from pathlib import Path
 import torch
 
 from progrestore.config import Section
-from progrestore.errors import ProgrestoreError
+from progrestore.errors import ProgrestoreError, disk_full, disk_full_error
 from progrestore.io.atomic import write_json
 from progrestore.io.tensors import canonicalise
 from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
 
 CHECKPOINT_PREFIX = "checkpoint-"
+PARTIAL_PREFIX = ".partial-"  # a checkpoint being written: never resumed, removed by the next save
+FULL_DISK_BYTES = 2**20  # less room than this after a failed save: the disk was full
 ADAPTER = "default"  # the adapter name peft gives ``add_adapter``'s LoRA
 SHARDING_ENGINES = ("FSDP", "DEEPSPEED")  # accelerate runs them on accelerator backends only
 
@@ -144,7 +147,7 @@ def loss_for_step(
 def _latest_checkpoint(folder: Path, fingerprint: str) -> tuple[Path, dict] | None:
     """(folder, metadata) of the newest checkpoint of this fingerprint that logs every step before it."""
     candidates = []
-    for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*"):
+    for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*"):  # not the hidden .partial-checkpoint-*
         meta_file = path / "progrestore.json"
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         if meta.get("fingerprint") == fingerprint and len(meta.get("history", ())) == meta["step"]:
@@ -250,18 +253,47 @@ def resume(training: Training, checkpoints: Path, fingerprint: str) -> TrainResu
     return result
 
 
+def _save_failure(err: BaseException, partial: Path, folder: Path) -> OSError | None:
+    """A full disk, as an error naming the checkpoint: in safetensors' words or as an errno, or, from
+    torch's writer (whose errors do not say why: ``unexpected pos``, ``iostream error``), a disk with
+    no room left."""
+    code = disk_full(err)
+    if code is None and isinstance(err, RuntimeError) and partial.parent.is_dir():
+        code = errno.ENOSPC if shutil.disk_usage(partial.parent).free < FULL_DISK_BYTES else None
+    return None if code is None else disk_full_error(code, folder)
+
+
 def save_checkpoint(
     training: Training, checkpoints: Path, done: int, fingerprint: str, cfg: TrainConfig, logs: list[StepLog]
 ) -> None:
     """``checkpoint-<done>`` with the LoRA, optimizer and scheduler state and the log so far; older
-    checkpoints beyond ``keep_checkpoints`` go."""
+    checkpoints beyond ``keep_checkpoints`` go.
+
+    Written whole into a hidden sibling, then renamed: a save cut short (a full disk, an interrupt) leaves
+    no half checkpoint, prunes nothing, and the previous checkpoint stays the one to resume."""
     accelerator = training.accelerator
     folder = Path(checkpoints) / f"{CHECKPOINT_PREFIX}{done}"
-    accelerator.save_state(str(folder))
+    partial = folder.with_name(f"{PARTIAL_PREFIX}{folder.name}")  # every process writes its part there
     if accelerator.is_main_process:
-        history = [asdict(entry) for entry in logs]
-        meta = {"step": done, "fingerprint": fingerprint, "config": asdict(cfg), "history": history}
-        write_json(folder / "progrestore.json", meta)
+        shutil.rmtree(partial, ignore_errors=True)  # a killed save's leftover
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            history = [asdict(entry) for entry in logs]
+            meta = {"step": done, "fingerprint": fingerprint, "config": asdict(cfg), "history": history}
+            write_json(partial / "progrestore.json", meta)
+            if folder.exists():  # a checkpoint of other settings at this step
+                shutil.rmtree(folder)
+            os.replace(partial, folder)
+    except BaseException as err:
+        full = _save_failure(err, partial, folder) if accelerator.is_main_process else None
+        shutil.rmtree(partial, ignore_errors=True)
+        if full is not None:
+            raise full from err
+        raise
+    if accelerator.is_main_process:
         kept = sorted(
             Path(checkpoints).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])
         )
@@ -349,8 +381,14 @@ def save_lora(
     weights = out_dir / LORA_WEIGHTS
     # written beside, then renamed over: an earlier file may be a DVC cache link that must not be written
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".lora.") as scratch:
-        written = model.save_lora(adapter, metadata, Path(scratch))
-        canonicalise(written)
+        try:
+            written = model.save_lora(adapter, metadata, Path(scratch))
+            canonicalise(written)
+        except Exception as err:  # safetensors says a full disk in words only
+            code = disk_full(err)
+            if code is None:
+                raise
+            raise disk_full_error(code, weights) from err
         os.replace(written, weights)
     return weights
 
