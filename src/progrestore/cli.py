@@ -1,5 +1,6 @@
 """``progrestore`` commands: the pipeline's stages (``progrestore stage <name>``, as DVC runs them), and
-restoring your own image, regenerating a clip, real-world evaluation, gates and weights.
+restoring your own image, regenerating a clip, real-world evaluation, gates, checking the workspace
+against dvc.lock, and weights.
 
 Every command validates its parameters first and reports bad input as one line naming the file or
 parameter, with exit status 2, instead of a traceback. Each command imports its code when it runs:
