@@ -48,7 +48,7 @@ from progrestore.model.cogvideox.conditioning import (
 from progrestore.model.cogvideox.configs import REAL_T5, REAL_TRANSFORMERS, TEXT_TOKENS
 from progrestore.model.cogvideox.flops import forward_flops, token_parameters, video_tokens
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
-from progrestore.model.profiles import PROFILES
+from progrestore.model.profiles import profile_named
 from progrestore.model.specification import TEXT, Sampling
 from progrestore.train.loop import ADAPTER, TrainConfig, TrainData, save_lora, train_lora
 
@@ -125,7 +125,7 @@ def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch
 
 
 def check_step(name: str, layers: int = 2) -> dict:
-    profile = PROFILES[name]
+    profile = profile_named(name)
     height, width = profile.height, profile.width
     start = time.perf_counter()
     model = _model(name, torch.float32, num_layers=layers, vae_width=32)
@@ -317,7 +317,7 @@ def run_gpu(smoke: bool) -> list[dict]:
     print(json.dumps(text), flush=True)
     rows = []
     for name in ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v"):
-        profile = PROFILES[name]
+        profile = profile_named(name)
         # the smoke run shrinks 1.5 (any multiple of 16 fits it); 5B's learned PE fixes its size
         height, width = (96, 160) if smoke and not profile.learned_pe else (profile.height, profile.width)
         rows.append({"card": card, **bench_profile(name, height, width, smoke, steps, sampling)})

@@ -83,11 +83,11 @@ def measure(folder: Path, stage: str) -> dict:
     """In this process: load what ``stage`` loads from ``folder`` in bf16; peak RSS and timings."""
     from progrestore.model.cogvideox import components
     from progrestore.model.families import load_specification
-    from progrestore.model.profiles import PROFILES
+    from progrestore.model.profiles import profile_named
     from progrestore.model.settings import ModelSettings
 
     components.device_and_dtype = lambda: (torch.device("cpu"), torch.bfloat16)  # as on a GPU
-    settings = ModelSettings(PROFILES[PROFILE], str(folder), 0, None, 768, 1360)
+    settings = ModelSettings(profile_named(PROFILE), str(folder), 0, None, 768, 1360)
     start = time.perf_counter()
     result: dict = {"stage": stage}
     if stage == "progrestore restore":

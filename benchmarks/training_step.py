@@ -30,7 +30,7 @@ from progrestore.model.cogvideox.components import (
 )
 from progrestore.model.cogvideox.conditioning import encode_video
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
-from progrestore.model.profiles import PROFILES
+from progrestore.model.profiles import profile_named
 from progrestore.train.loop import TrainConfig, TrainData, loss_for_step
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=128)
     args = parser.parse_args()
     device, dtype = device_and_dtype()
-    profile = PROFILES["tiny" if args.architecture == "tiny" else "cogvideox1.5-5b-i2v"]
+    profile = profile_named("tiny" if args.architecture == "tiny" else "cogvideox1.5-5b-i2v")
     if profile.name != "tiny" and device.type != "cuda":
         raise SystemExit("the 1.5-5B architecture needs a GPU (about 35 GB in bf16 with LoRA r128)")
     if profile.tiny:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ import yaml
 from progrestore.config import ClipSettings, Section
 from progrestore.data.dataset import task_settings
 from progrestore.errors import ParamsError
+from progrestore.model.settings import model_frames
 
 from .conftest import REPO
 
@@ -33,10 +35,31 @@ def test_repository_params_are_valid():
         task_settings(params, task)
 
 
+@pytest.mark.parametrize("profile", ["tiny", "tiny-1.0", "cogvideox1.5-5b-i2v", "cogvideox-5b-i2v"])
 @pytest.mark.parametrize("frames", [8, 10, 16])
-def test_frame_count_must_be_8k_plus_1(frames):
-    with pytest.raises(ParamsError, match=r"clip\.frames must be 8k\+1"):
-        ClipSettings.from_params(params_with("clip.frames", frames))
+def test_a_model_stage_takes_only_the_frame_counts_of_its_profiles_family(frames, profile):
+    values = copy.deepcopy(BASE)
+    values["clip"]["frames"], values["model"]["profile"] = frames, profile
+    message = (
+        f"params.yaml: clip.frames must be 8k+1 for model.profile {profile} (CogVideoX's VAE takes 8k+1 "
+        f"frames: 9, 17, 25, ...), got {frames}"
+    )
+    with pytest.raises(ParamsError, match=f"^{re.escape(message)}$"):
+        model_frames(Section(values, source="params.yaml"))
+
+
+@pytest.mark.parametrize("frames", [2, 9, 10, 17])
+def test_the_data_stages_take_any_clip_length_of_two_frames_or_more(frames):
+    assert ClipSettings.from_params(params_with("clip.frames", frames)).frames == frames
+    if (frames - 1) % 8 == 0:
+        values = copy.deepcopy(BASE)
+        values["clip"]["frames"] = frames
+        assert model_frames(Section(values)) == frames
+
+
+def test_a_clip_of_one_frame_is_refused():
+    with pytest.raises(ParamsError, match=r"clip\.frames must be an integer >= 2, got 1$"):
+        ClipSettings.from_params(params_with("clip.frames", 1))
 
 
 def test_clip_size_must_be_a_multiple_of_16():

@@ -295,12 +295,16 @@ def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(r
 
 
 def test_bad_parameter_stops_the_stage_with_its_name(repo):
+    """clip.frames 10: the data stages take it, a model stage names the rule of the profile's family."""
     original = (repo / "params.yaml").read_text()
     try:
         _edit_params(repo, clip__frames=10)
-        result = _dvc("repro", "degrade@sr", cwd=repo, check=False)
+        result = _dvc("repro", "--single-item", "train@sr", cwd=repo, check=False)
         assert result.returncode != 0
-        assert "clip.frames must be 8k+1" in result.stdout + result.stderr
+        assert (
+            "clip.frames must be 8k+1 for model.profile tiny (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, "
+            "...), got 10"
+        ) in result.stdout + result.stderr
     finally:
         (repo / "params.yaml").write_text(original)
 

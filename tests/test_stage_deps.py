@@ -1,15 +1,17 @@
 """dvc.yaml names exactly the code each stage runs: the import closure of its stage script.
 
 A stage's code deps must be files (no folders, which over-cover) and equal the closure of every
-``progrestore`` import reachable from the script, at module level or inside functions. The one
-import the source cannot show, ``tasks.get(task)`` loading the task's module by name, may add
-the stage's own task module and what it imports; the pipeline test checks with the modules each stage really loaded
-(and the params keys it really read) that nothing else is missing.
+``progrestore`` import reachable from the script, at module level or inside functions. The imports
+the source cannot show are those made by name: ``tasks.get(task)`` loading the task's module may add the
+stage's own task module and what it imports; the backbone registry is followed for every family (see
+:func:`registry_imports`). The pipeline test checks with the modules each stage really loaded (and the
+params keys it really read) that nothing else is missing.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +34,24 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+@functools.cache
+def registry_imports() -> dict[Path, set[str]]:
+    """What the backbone registry imports by name, by the file that does it: listing the profiles
+    (``model.profiles``) imports every family's ``profiles`` module, and loading a model
+    (``model.families``) the specification module the profile's family names, here every family's."""
+    from progrestore.model import profiles
+
+    families = [profiles.family_named(name) for name in profiles.family_names()]
+    return {
+        module_file("progrestore.model.profiles"): {f"progrestore.model.{f.name}.profiles" for f in families},
+        module_file("progrestore.model.families"): {f.specification.partition(":")[0] for f in families},
+    }
+
+
 def imported_modules(path: Path) -> set[str]:
-    """Every progrestore module that ``path`` imports, anywhere in the file."""
-    found = set()
+    """Every progrestore module that ``path`` imports, anywhere in the file (or by name, through the
+    backbone registry)."""
+    found = set(registry_imports().get(path, ()))
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}

@@ -181,12 +181,9 @@ def clip_size(params: Section) -> tuple[int, int]:
 
 
 def clip_frames(params: Section) -> int:
-    """``clip.frames``: 8k+1, the frame counts CogVideoX's VAE takes."""
-    clip = params.section("clip")
-    frames = clip.integer("frames", 2)
-    if (frames - 1) % 8 != 0:
-        raise clip.fail("frames", "8k+1 (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, 49, ...)")
-    return frames
+    """``clip.frames``: 2 or more; a stage that runs the model also checks it against the rule of the
+    profile's family (``model.settings.model_frames``)."""
+    return params.section("clip").integer("frames", 2)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 
 from progrestore.config import load_params
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
-from progrestore.model.profiles import PROFILES
+from progrestore.model.profiles import profile_named
 from progrestore.model.settings import ModelSettings
 from progrestore.train.loop import TrainConfig, TrainData
 
@@ -29,7 +29,7 @@ def tiny_config(**changes) -> TrainConfig:
 
 def tiny_model(profile: str = "tiny", positional_embedding: str | None = None) -> CogVideoXImageToVideo:
     """Every part of a tiny profile, loaded from its cached pipeline folder as the stages load it."""
-    profile_ = PROFILES[profile]
+    profile_ = profile_named(profile)
     if positional_embedding is None and profile_.learned_pe:
         positional_embedding = "sincos"
     return CogVideoXImageToVideo.load(

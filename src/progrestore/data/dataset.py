@@ -1,4 +1,4 @@
-"""Stage ``degrade``: one task's progression clips as CogVideoX-finetune dataset folders.
+"""Stage ``degrade``: one task's progression clips as I2V-finetune dataset folders.
 
 For each split, ``<out>/<split>/`` receives::
 

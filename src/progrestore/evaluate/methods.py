@@ -50,7 +50,7 @@ def _model(ctx: ClipContext) -> np.ndarray:
 METHODS: dict[str, tuple[Callable[[ClipContext], np.ndarray], str]] = {
     "oracle": (_oracle, "the synthetic clip itself (sanity check: ends exactly at the clean image)"),
     "identity": (_identity, "the degraded input at every frame (the floor any restorer must beat)"),
-    "model": (_model, "the LoRA-fine-tuned CogVideoX I2V trajectory (restore stage); see model_profile"),
+    "model": (_model, "the LoRA-fine-tuned {} I2V trajectory (restore stage); see model_profile"),
     "classical": (_classical, "the task's classical restorer: {}"),
 }
 
@@ -65,12 +65,16 @@ def evaluated_methods(params: Section) -> list[str]:
     return methods
 
 
-def describe(methods: list[str], task: str, blind: bool = False) -> dict[str, str]:
+def describe(methods: list[str], task: str, blind: bool = False, architecture: str = "") -> dict[str, str]:
     """What each of ``methods`` is, for ``task``'s reports; ``blind``: the clips' parameters are unknown
-    (real photographs), so the classical restorer runs its blind variant."""
+    (real photographs), so the classical restorer runs its blind variant; ``architecture``: the model's
+    (its profile's family's name in labels), which the ``model`` method needs."""
+    if "model" in methods and not architecture:
+        raise ValueError("describing the model method needs the model's architecture")
     baseline = tasks.get(task).baseline
     restorer = baseline.blind_description if blind else baseline.description
-    return {m: METHODS[m][1].format(restorer) if m == "classical" else METHODS[m][1] for m in methods}
+    fills = {"classical": restorer, "model": architecture}
+    return {m: METHODS[m][1].format(fills[m]) if m in fills else METHODS[m][1] for m in methods}
 
 
 def method_trajectory(method: str, ctx: ClipContext) -> np.ndarray:

@@ -192,9 +192,10 @@ def run_reloblur(
         "restoration_task": task,
         "working_size": [clip.height, clip.width],
     }
-    model = None
+    model, architecture = None, ""
     if "model" in methods:
         model, settings = _model_trajectories(params, task, lora_dir, prompt, clip.frames)
+        architecture = settings.profile.architecture
         labels |= {
             "working_size": [settings.height, settings.width],
             "model_profile": settings.label,
@@ -210,7 +211,7 @@ def run_reloblur(
         }
     out = Path(out)
     curve_paths = {metric: out.with_suffix("") / f"{metric}.json" for metric in METRICS}
-    write_report("reloblur", summary, describe(methods, task, blind=True), labels, out, curve_paths)
+    write_report("reloblur", summary, describe(methods, task, True, architecture), labels, out, curve_paths)
     run_params = {"task": "reloblur", "split": split, "pairs": len(pairs), "methods": ",".join(methods)}
     run_params |= {"model_profile": labels.get("model_profile", "-")}
     track_evaluation("evaluate-reloblur", run_params, summary, [out, *out.with_suffix("").glob("*.json")])

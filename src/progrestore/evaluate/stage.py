@@ -24,6 +24,7 @@ from progrestore.evaluate.report import (
     write_sheet,
 )
 from progrestore.evaluate.scoring import read_baselines
+from progrestore.model.profiles import profile_named
 
 DATA_LABELS = {
     "sample": "embedded sample: scikit-image photographs upscaled to the clip size (a pipeline check, not a benchmark)",
@@ -79,9 +80,10 @@ def run_evaluate(
     tasks.check(task)
     methods = evaluated_methods(params)
     source = params.section("data").choice("source", SOURCES)
-    labels, display, window = {"data": DATA_LABELS[source]}, {}, None
+    labels, display, window, architecture = {"data": DATA_LABELS[source]}, {}, None, ""
     if "model" in methods:
         meta = restored_record(restored, task)
+        architecture = profile_named(meta["profile"]).architecture
         labels |= {"model_profile": meta["label"], "profile": meta["profile"]}
         display["model"] = f"model [{meta['label']}]"  # the tiny random model is labelled wherever it appears
         window = Window(**meta["restored_window"])
@@ -94,7 +96,9 @@ def run_evaluate(
     summary = evaluation.restricted(methods).summary()
     sheet, curves_png = Path(sheets) / f"{task}.png", Path(sheets) / f"{task}_curves.png"
     curve_paths = {metric: Path(curves) / metric / f"{task}.json" for metric in METRICS}
-    write_report(task, summary, describe(methods, task), labels, metrics, curve_paths)
+    write_report(
+        task, summary, describe(methods, task, architecture=architecture), labels, metrics, curve_paths
+    )
     write_sheet(sheet_rows(task, val, methods, restored, display, window), sheet)
     write_curves(task, summary["per_frame"], DATA_LABELS[source], curves_png, display)
     run_params = {

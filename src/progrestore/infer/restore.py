@@ -19,7 +19,7 @@ import torch
 from progrestore.config import Section
 from progrestore.errors import InputError
 from progrestore.model.families import load_specification, specification_class
-from progrestore.model.settings import ModelSettings, model_settings, trained_for
+from progrestore.model.settings import ModelSettings, model_frames, model_settings, trained_for
 from progrestore.model.sizing import from_model, to_model
 from progrestore.model.specification import (
     AUTOENCODER,
@@ -76,6 +76,7 @@ def sampling_model(
     ``progrestore restore`` and ``reloblur`` share. The LoRA and the parameters are checked first; the
     prompts are embedded by the text encoder alone, which is freed before the denoiser is loaded."""
     settings = model_settings(params)
+    model_frames(params)  # the clip length the trajectories get, checked against the family's rule
     if lora_dir is not None:
         lora_file(lora_dir, settings)
     sampling = sampling_settings(params.section("restore"), settings)

@@ -1,18 +1,19 @@
-"""The backbone families by name (``Profile.family``): where a profile's specification is found."""
+"""Loading a profile's backbone: the specification its family names (``Family.specification``), imported
+here on first use, so that a stage imports the one family it runs."""
 
 from __future__ import annotations
 
-from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
+import importlib
+
 from progrestore.model.profiles import Profile
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import PARTS, ModelSpecification
 
-FAMILIES: dict[str, type[ModelSpecification]] = {"cogvideox": CogVideoXImageToVideo}
-
 
 def specification_class(profile: Profile) -> type[ModelSpecification]:
     """The specification of ``profile``'s family (the model is not built)."""
-    return FAMILIES[profile.family]
+    module, _, name = profile.family.specification.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def load_specification(settings: ModelSettings, parts: frozenset[str] = PARTS) -> ModelSpecification:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from progrestore.config import Section
+from progrestore.config import Section, clip_frames
 from progrestore.model.profiles import Profile, profile_from_params
-
-# ``model.positional_embedding`` for a profile with a learned table (CogVideoX-5B-I2V, trained for 49
-# frames), at 9 frames. ``sincos`` (default): diffusers' replacement by a 3D sin-cos embedding, which every
-# diffusers-based finetune (the official one included) trains and samples with; ``sliced``: the official
-# SAT code's first rows of the learned table; ``none``: no absolute embedding (rotary only), for other sizes.
-POSITIONAL_EMBEDDINGS = ("sincos", "sliced", "none")
 
 
 @dataclass(frozen=True)
@@ -25,7 +19,7 @@ class ModelSettings:
     profile: Profile
     path: str | None
     seed: int
-    positional_embedding: str | None  # profiles with a learned table: one of POSITIONAL_EMBEDDINGS
+    positional_embedding: str | None  # profiles with a learned table: one of the family's options
     height: int
     width: int
 
@@ -63,6 +57,7 @@ def model_size(params: Section) -> tuple[int, int]:
 def model_settings(params: Section) -> ModelSettings:
     model = params.section("model")
     profile = profile_from_params(model)
+    family = profile.family
     path = None if model.raw("path") is None else model.text("path")
     embedding = None
     if model.raw("positional_embedding") is not None:
@@ -70,14 +65,30 @@ def model_settings(params: Section) -> ModelSettings:
             raise model.fail(
                 "positional_embedding", f"null: {profile.name} has no learned positional embedding"
             )
-        embedding = model.choice("positional_embedding", POSITIONAL_EMBEDDINGS)
+        embedding = model.choice("positional_embedding", family.positional_embeddings)
     elif profile.learned_pe:
-        embedding = POSITIONAL_EMBEDDINGS[0]
+        embedding = family.positional_embeddings[0]
     height, width = model_size(params)
-    if embedding in ("sincos", "sliced") and (height, width) != (profile.height, profile.width):
+    if embedding in family.fixed_size_embeddings and (height, width) != (profile.height, profile.width):
+        free = next(e for e in family.positional_embeddings if e not in family.fixed_size_embeddings)
         raise model.fail(
             "height",
             f"null or {profile.height} (with model.width {profile.width}): {profile.name}'s learned positional "
-            f"embedding fixes its size; set model.positional_embedding: none to run at {height}x{width}",
+            f"embedding fixes its size; set model.positional_embedding: {free} to run at {height}x{width}",
         )
     return ModelSettings(profile, path, model.integer("seed", 0), embedding, height, width)
+
+
+def model_frames(params: Section) -> int:
+    """``clip.frames``, checked against the frame rule of ``model.profile``'s family: what a stage that
+    runs the model reads it with (the data stages take any ``clip.frames`` of 2 or more)."""
+    profile = profile_from_params(params.section("model"))
+    frames = clip_frames(params)
+    if not profile.family.takes(frames):
+        family = profile.family
+        raise params.section("clip").fail(
+            "frames",
+            f"{family.frames_rule} for model.profile {profile.name} ({family.frames_reason} takes "
+            f"{family.frames_rule} frames: {family.frames_examples})",
+        )
+    return frames

@@ -1,9 +1,9 @@
 """What training and inference need from a backbone, behind one interface (after finetrainers'
 ``ModelSpecification``): ``train/`` and ``infer/`` call these methods and name no model family.
 
-A family (``Profile.family``) is one subclass in its own package, registered in ``model/families.py``.
-A second backbone adds a package with one subclass, its entry there, its profiles in
-``model/profiles.py``, and nothing in ``train/`` or ``infer/``.
+A family (``Profile.family``) is one subclass in its own package ``model/<family>/``, named by the
+family's record in that package's ``profiles`` module (see ``model/profiles.py``). A second backbone adds
+such a package and nothing in ``train/``, ``infer/`` or the generic ``model/`` modules.
 """
 
 from __future__ import annotations

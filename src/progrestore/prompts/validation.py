@@ -1,7 +1,7 @@
 """What any backend returns is checked before it is written.
 
 A prompt must be one line of printable text, carry its task's theme, and fit the text encoder's budget
-(the model profile's ``text_tokens``: 226 T5 tokens for CogVideoX). Without the tokenizer at hand the
+(the model profile's ``text_tokens``, its family's text encoder length). Without the tokenizer at hand the
 count is a conservative estimate: every word and punctuation mark counted 1.5 times (T5's SentencePiece
 splits English at about 1.3 pieces a word).
 """

@@ -19,6 +19,7 @@ from progrestore import tasks
 from progrestore.config import Section
 from progrestore.data.manifest import read_clip_manifest, read_prompts
 from progrestore.entry import Stage
+from progrestore.errors import InputError
 from progrestore.io.encoded import NEGATIVE_PROMPT, prompt_key
 from progrestore.io.tensors import save_tensors
 from progrestore.io.video import read_video
@@ -66,8 +67,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run_encode_video(params: Section, args: argparse.Namespace) -> None:
     """VAE latents of ``<dataset>/train``; reads ``model``."""
     split_dir = args.dataset / "train"
-    read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
-    model = load_specification(model_settings(params), frozenset({AUTOENCODER}))
+    entries = read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
+    settings = model_settings(params)
+    family = settings.profile.family
+    for entry in entries:
+        if not family.takes(entry["frames"]):
+            raise InputError(
+                f"{split_dir}: clip {entry['clip_id']} has {entry['frames']} frames; model.profile "
+                f"{settings.profile.name} takes {family.frames_rule} ({family.frames_reason} takes "
+                f"{family.frames_rule} frames: {family.frames_examples}): set clip.frames and rerun degrade"
+            )
+    model = load_specification(settings, frozenset({AUTOENCODER}))
     encode_videos(model, split_dir, args.out)
     print(f"{args.task}: video -> {args.out}")
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from progrestore import tasks as task_registry
 from progrestore import tracking
-from progrestore.config import Section, clip_frames
+from progrestore.config import Section
 from progrestore.data.manifest import read_clip_manifest, read_prompts
 from progrestore.entry import Stage, loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
 from progrestore.model.families import load_specification
-from progrestore.model.settings import model_settings, trained_for
+from progrestore.model.settings import model_frames, model_settings, trained_for
 from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
@@ -84,7 +84,7 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
     cfg = TrainConfig.from_section(params.section("train"), settings.profile.tiny)
     for task in tasks:
         task_registry.check(task)
-    data = train_data(tasks, datasets, encoded, clip_frames(params), settings.height, settings.width)
+    data = train_data(tasks, datasets, encoded, model_frames(params), settings.height, settings.width)
     model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))  # prompts come embedded
     run_params = {
         "profile": settings.profile.name,

@@ -28,7 +28,8 @@ from progrestore.model.cogvideox.configs import (
     TINY_T5,
 )
 from progrestore.model.cogvideox.pipeline_folder import tiny_pipeline_folder
-from progrestore.model.profiles import PROFILES, Profile
+from progrestore.model.cogvideox.profiles import PROFILES
+from progrestore.model.profiles import Profile
 from progrestore.model.specification import AUTOENCODER, DENOISER, PARTS, TEXT
 
 PART_COMPONENTS = {TEXT: ("tokenizer", "text_encoder"), AUTOENCODER: ("vae",), DENOISER: ("transformer",)}
