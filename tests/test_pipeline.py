@@ -108,17 +108,25 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     assert "Running stage" not in again.stdout
 
 
-def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(repo):
+def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(repo, tmp_path):
     """Every DVC-tracked record is deterministic: one task's chain from prepare to evaluate, training
-    from scratch (no checkpoint to resume), rewrites dvc.lock unchanged; the run's costs go to run.json."""
+    from scratch (no checkpoint to resume), rewrites dvc.lock unchanged; the run's costs go to run.json
+    and MLflow (a store of its own: the module's store keeps one run per evaluate stage)."""
     before = (repo / "dvc.lock").read_text()
     shutil.rmtree(repo / "models/lowlight/checkpoints")
-    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=repo)
+    store = f"sqlite:///{tmp_path / 'forced.db'}"
+    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=repo, MLFLOW_TRACKING_URI=store)
     assert "Running stage 'train@lowlight'" in forced.stdout
     assert (repo / "dvc.lock").read_text() == before
     costs = json.loads((repo / "models/lowlight/run.json").read_text())
     assert costs["resumed_from"] == 0 and costs["seconds_per_step"] > 0 and costs["peak_memory_mb"] > 0
     _run(["git", "check-ignore", "-q", "models/lowlight/run.json"], repo)  # never committed either
+    import mlflow
+
+    mlflow.set_tracking_uri(store)
+    (train,) = mlflow.search_runs(experiment_names=["progrestore-train"]).to_dict("records")
+    assert train["metrics.run_seconds_per_step"] == costs["seconds_per_step"]
+    assert train["metrics.run_resumed_from"] == 0
 
 
 def test_outputs_are_copies_of_the_cache_that_verify_and_survive_checkout(repo):
