@@ -309,3 +309,21 @@ def test_reloblur_refuses_a_zero_limit_and_a_foreign_output_file(workdir, capsys
     assert json.loads((workdir / "results.json").read_text()) == {"mine": True}
     assert main(["reloblur", "anywhere", "--out", "results.txt"]) == 2
     assert not list(workdir.glob("r0*")) and not (workdir / "metrics").exists()
+
+
+@pytest.mark.parametrize("frames", [10, None])
+def test_encode_video_refuses_clips_its_backbone_cannot_take_before_the_model(
+    workdir, capsys, monkeypatch, frames
+):
+    """Clips synthesised at another clip.frames (the data stages take any count): named per clip."""
+    monkeypatch.setattr("progrestore.train.encode.load_specification", lambda *_: pytest.fail("model built"))
+    split = workdir / "sr" / "train"
+    split.mkdir(parents=True)
+    entry = {key: "x" for key in ("split", "image_id", "video", "image")} | {"clip_id": "a_v0", "params": {}}
+    (split / "manifest.jsonl").write_text(json.dumps(entry | ({"frames": frames} if frames else {})) + "\n")
+    status = main(["stage", "encode_video", "sr", "--dataset", "sr", "--out", "video.safetensors"])
+    assert status == 2 and not (workdir / "video.safetensors").exists()
+    assert _one_line(capsys) == (
+        f"progrestore encode_video: error: sr/train: clip a_v0 has {frames} frames; model.profile tiny takes "
+        "8k+1 (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, ...): set clip.frames and rerun degrade\n"
+    )

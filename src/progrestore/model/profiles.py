@@ -51,6 +51,11 @@ class Family:
         return f"{multiple}k+{offset}" if offset else f"{multiple}k"
 
     @property
+    def frames_why(self) -> str:
+        """E.g. ``the VAE takes 8k+1 frames: 9, 17, 25, ...``: what every frame-count refusal says."""
+        return f"{self.frames_reason} takes {self.frames_rule} frames: {self.frames_examples}"
+
+    @property
     def frames_examples(self) -> str:
         """The first clip lengths of two frames or more it takes, e.g. ``9, 17, 25, ...``."""
         counts = [n for n in range(2, 2 + 4 * self.frames[0]) if self.takes(n)][:3]

@@ -88,7 +88,6 @@ def model_frames(params: Section) -> int:
         family = profile.family
         raise params.section("clip").fail(
             "frames",
-            f"{family.frames_rule} for model.profile {profile.name} ({family.frames_reason} takes "
-            f"{family.frames_rule} frames: {family.frames_examples})",
+            f"{family.frames_rule} for model.profile {profile.name} ({family.frames_why})",
         )
     return frames

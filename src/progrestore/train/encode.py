@@ -71,11 +71,12 @@ def run_encode_video(params: Section, args: argparse.Namespace) -> None:
     settings = model_settings(params)
     family = settings.profile.family
     for entry in entries:
-        if not family.takes(entry["frames"]):
+        frames = entry.get("frames")
+        if not isinstance(frames, int) or not family.takes(frames):
             raise InputError(
-                f"{split_dir}: clip {entry['clip_id']} has {entry['frames']} frames; model.profile "
-                f"{settings.profile.name} takes {family.frames_rule} ({family.frames_reason} takes "
-                f"{family.frames_rule} frames: {family.frames_examples}): set clip.frames and rerun degrade"
+                f"{split_dir}: clip {entry['clip_id']} has {frames} frames; model.profile "
+                f"{settings.profile.name} takes {family.frames_rule} ({family.frames_why}): set clip.frames "
+                "and rerun degrade"
             )
     model = load_specification(settings, frozenset({AUTOENCODER}))
     encode_videos(model, split_dir, args.out)
