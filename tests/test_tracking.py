@@ -41,3 +41,24 @@ def test_a_copied_folder_writes_its_artifacts_into_itself(tmp_path, monkeypatch)
     assert "progrestore-test" in names and any(n.startswith("progrestore-test (id ") for n in names)
     _track(copy, monkeypatch, "again")  # the copy's own experiment is reused from now on
     assert len(mlflow.search_experiments()) == len(names) and _artifacts(original) == ["first"]
+
+
+def test_a_run_starts_when_a_parallel_run_creates_its_experiment_first(tmp_path, monkeypatch):
+    """`dvc queue start -j 2`: the other experiment creates (or renames) the MLflow experiment between this
+    one's look-up and its own create; this run must still start, in that experiment (it failed once)."""
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    create = mlflow.create_experiment
+
+    def raced(name, artifact_location=None, **extra):
+        create(name, artifact_location=artifact_location)  # the parallel process, a moment earlier
+        return create(name, artifact_location=artifact_location, **extra)
+
+    monkeypatch.setattr(mlflow, "create_experiment", raced)
+    root = tmp_path / "repo"
+    root.mkdir()
+    _track(root, monkeypatch, "raced")
+    assert _artifacts(root) == ["raced"]
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    assert [e.name for e in mlflow.search_experiments()].count("progrestore-test") == 1

@@ -41,6 +41,35 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
+def _ensure_experiment(experiment: str, artifacts: str | None, attempts: int = 5) -> None:
+    """``experiment`` exists in the store, with its artifacts in ``artifacts`` (None: MLflow's default).
+
+    mlflow.db may have come with a copied or moved folder: its experiment then still names the old
+    folder's artifact store (an absolute URI MLflow cannot change). It is kept, renamed, with its runs,
+    and this folder's runs get an experiment of their own, so that nothing is written into the other
+    folder. Parallel runs (``dvc queue start -j 2``) may do the same at the same moment: a step another
+    process has just taken fails here, so the state is read again and the rest done.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        existing = mlflow.get_experiment_by_name(experiment)
+        if existing is not None and (artifacts is None or existing.artifact_location == artifacts):
+            return
+        try:
+            if existing is not None:
+                renamed = (
+                    f"{experiment} (id {existing.experiment_id}, artifacts in {existing.artifact_location})"
+                )
+                mlflow.MlflowClient().rename_experiment(existing.experiment_id, renamed)
+            mlflow.create_experiment(experiment, artifact_location=artifacts)
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+
+
 @contextlib.contextmanager
 def start_run(
     experiment: str, run_name: str, params: dict, tags: dict | None = None
@@ -54,16 +83,7 @@ def start_run(
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri exports the variable
     mlflow.set_tracking_uri(tracking_uri())
     artifacts = None if user_uri else (project_root() / "mlartifacts").resolve().as_uri()
-    existing = mlflow.get_experiment_by_name(experiment)
-    if existing is not None and artifacts is not None and existing.artifact_location != artifacts:
-        # mlflow.db came with a copied or moved folder: its experiment still names the old folder's
-        # artifact store (an absolute URI MLflow cannot change). Keep it, renamed, with its runs, and give
-        # this folder's runs an experiment of their own, so that nothing is written into the other folder.
-        renamed = f"{experiment} (id {existing.experiment_id}, artifacts in {existing.artifact_location})"
-        mlflow.MlflowClient().rename_experiment(existing.experiment_id, renamed)
-        existing = None
-    if existing is None:
-        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    _ensure_experiment(experiment, artifacts)
     mlflow.set_experiment(experiment)
     all_tags = {
         "git_commit": git_commit(),
