@@ -175,6 +175,12 @@ def test_missing_and_unrecorded_files_and_a_changed_git_folder_are_each_named(re
     assert "git checkout" in next(line for line in out if line.startswith("notes"))
     status, out, _ = _verify(repo, capsys, monkeypatch, "notes")  # one stage only
     assert status == 1 and len(out) == 1 and out[0].startswith("notes: ")
+    shutil.rmtree(repo / "notes")  # a folder kept in git is restored by git, not by DVC's cache
+    status, out, _ = _verify(repo, capsys, monkeypatch, "notes")
+    assert out == [
+        "notes: missing from the workspace, in notes of notes; `git checkout` restores the committed "
+        "version, `dvc repro` rebuilds it"
+    ]
 
 
 def _lock_md5(repo: Path, path: str) -> str:

@@ -25,6 +25,10 @@ class Problem(Enum):
     """What is wrong with one file, and the command that recovers it."""
 
     MISSING = "missing from the workspace", "`dvc checkout` restores it"
+    MISSING_IN_GIT = (
+        "missing from the workspace",
+        "`git checkout` restores the committed version, `dvc repro` rebuilds it",
+    )
     CHANGED = (
         "differs from dvc.lock",
         "`dvc checkout --force` restores the recorded version, `dvc repro` rebuilds it",
@@ -100,7 +104,8 @@ class _Checker:
         """A workspace file and, unless it is kept in git (``cache_object`` None), its cache object."""
         self.report.files += 1
         if not path.is_file():
-            self.report.mismatches.append(Mismatch(path, output, Problem.MISSING))
+            problem = Problem.MISSING if cache_object is not None else Problem.MISSING_IN_GIT
+            self.report.mismatches.append(Mismatch(path, output, problem))
         elif (actual := self.md5(path)) != md5:
             detail = f"md5 {actual}, recorded {md5}"
             if cache_object is None:
@@ -130,7 +135,7 @@ class _Checker:
         listing = [{"md5": self.md5(p), "relpath": p.relative_to(folder).as_posix()} for p in files]
         actual = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
         if not files:
-            self.report.mismatches.append(Mismatch(folder, output, Problem.MISSING))
+            self.report.mismatches.append(Mismatch(folder, output, Problem.MISSING_IN_GIT))
         elif f"{actual}.dir" != oid:
             detail = f"its {len(files)} files hash to {actual}.dir, recorded {oid}"
             self.report.mismatches.append(Mismatch(folder, output, Problem.CHANGED_IN_GIT, detail))
