@@ -28,15 +28,13 @@ from progrestore.model.cogvideox.configs import (
     REAL_T5,
     REAL_TRANSFORMERS,
     REAL_VAES,
-    TINY_TOKENIZER_CORPUS,
-    TINY_TOKENIZER_VOCAB,
 )
 from progrestore.model.cogvideox.pipeline_folder import (
-    save_component,
+    SHARDED,
     tiny_modules,
-    train_sentencepiece,
     write_pipeline_folder,
 )
+from progrestore.model.hub_folder import save_component, tiny_vocabulary
 from progrestore.model.specification import AUTOENCODER, DENOISER, TEXT
 
 PROFILE = "cogvideox1.5-5b-i2v"
@@ -56,7 +54,7 @@ def write_folder(folder: Path) -> float:
     from transformers import T5Config, T5EncoderModel
 
     start = time.perf_counter()
-    write_pipeline_folder(folder, tiny_modules("1.5", 0, REAL_T5["vocab_size"]), spiece())
+    write_pipeline_folder(folder, tiny_modules("1.5", 0, REAL_T5["vocab_size"]), tiny_vocabulary())
     builders = {
         "text_encoder": lambda: T5EncoderModel(T5Config(**REAL_T5)),
         "vae": lambda: AutoencoderKLCogVideoX(**REAL_VAES[PROFILE]),
@@ -70,13 +68,9 @@ def write_folder(folder: Path) -> float:
             module = build()
         finally:
             torch.set_default_dtype(default)
-        save_component(folder, name, module)
+        save_component(folder, name, module, sharded=name in SHARDED)
         del module
     return time.perf_counter() - start
-
-
-def spiece() -> bytes:
-    return train_sentencepiece(TINY_TOKENIZER_CORPUS.split(". "), TINY_TOKENIZER_VOCAB)
 
 
 def measure(folder: Path, stage: str) -> dict:

@@ -40,7 +40,9 @@ def generic_files() -> list:
 
 
 def family_mentions(paths, words: set[str]) -> list[str]:
-    pattern = re.compile("|".join(re.escape(word) for word in sorted(words)), re.IGNORECASE)
+    # a family's name as a word of its own ("wan", "Wan2.2", not "wanted"), in any case
+    names = "|".join(re.escape(word) for word in sorted(words))
+    pattern = re.compile(rf"(?<![a-z])(?:{names})(?![a-z])", re.IGNORECASE)
     return [
         f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}:{number}: {line.strip()}"
         for path in paths
@@ -50,15 +52,18 @@ def family_mentions(paths, words: set[str]) -> list[str]:
 
 
 def test_the_generic_modules_name_no_backbone_family():
-    assert family_words() >= {"cogvideox"}
+    assert family_words() >= {"cogvideox", "wan"}
     mentions = family_mentions(generic_files(), family_words())
     assert not mentions, "family names outside model/<family>/:\n" + "\n".join(mentions)
 
 
 def test_the_scan_reports_a_planted_mention(tmp_path):
     planted = tmp_path / "generic.py"
-    planted.write_text('"""Fine."""\n\n# like CogVideoX does\n')
-    assert family_mentions([planted], family_words()) == [f"{planted}:3: # like CogVideoX does"]
+    planted.write_text('"""Fine: wanted."""\n\n# like CogVideoX does\nx = "Wan2.2"\n')
+    assert family_mentions([planted], family_words()) == [
+        f"{planted}:3: # like CogVideoX does",
+        f'{planted}:4: x = "Wan2.2"',
+    ]
     assert SRC / "model" / "profiles.py" in generic_files()
     assert not any("cogvideox" in path.parts for path in generic_files())
 
@@ -82,16 +87,27 @@ def test_listing_the_profiles_imports_no_model_code():
 
 
 def test_the_family_list_is_the_model_packages_and_profiles_are_found_by_name():
-    assert family_names() == ("cogvideox",)
-    assert profile_names() == ("tiny", "tiny-1.0", "cogvideox1.5-5b-i2v", "cogvideox-5b-i2v")
+    assert family_names() == ("cogvideox", "wan")
+    assert profile_names() == (
+        "tiny",
+        "tiny-1.0",
+        "cogvideox1.5-5b-i2v",
+        "cogvideox-5b-i2v",
+        "wan-tiny",
+        "wan2.2-ti2v-5b",
+    )
     tiny = profile_named("tiny")
     assert tiny.family is family_named("cogvideox") and tiny.size_step == 16 and tiny.text_tokens == 226
     assert tiny.family.frames_rule == "8k+1" and tiny.family.frames_examples == "9, 17, 25, ..."
     assert [n for n in range(2, 50) if tiny.family.takes(n)] == [9, 17, 25, 33, 41, 49]
+    wan = profile_named("wan2.2-ti2v-5b")
+    assert wan.family is family_named("wan") and wan.size_step == 32 and wan.text_tokens == 512
+    assert (wan.height, wan.width) == (704, 1280) and wan.family.frames_examples == "5, 9, 13, ..."
+    assert profile_named("wan-tiny").tiny and not wan.tiny
     with pytest.raises(ParamsError, match=r"^unknown model profile 'wan'; known: tiny, tiny-1\.0, "):
         profile_named("wan")
-    with pytest.raises(ParamsError, match=r"^unknown backbone family 'wan'; known: cogvideox$"):
-        family_named("wan")
+    with pytest.raises(ParamsError, match=r"^unknown backbone family 'hunyuan'; known: cogvideox, wan$"):
+        family_named("hunyuan")
 
 
 def test_a_family_registers_once_in_its_own_package():

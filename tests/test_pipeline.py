@@ -28,8 +28,8 @@ CONDITIONAL_PARAMS = {
 }
 
 
-def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    env = (
+def _env(cwd: Path, **extra_env: str) -> dict[str, str]:
+    return (
         os.environ
         | {"MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}  # extra_env may set it empty: the default
         | extra_env
@@ -42,7 +42,12 @@ def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> su
             "GIT_COMMITTER_EMAIL": "t@t",
         }
     )
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=cwd, env=_env(cwd, **extra_env), capture_output=True, text=True, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -270,7 +275,7 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
     assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 
 
-def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(repo):
+def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(repo, tmp_path):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: both run in temporary copies, appear in `dvc exp
     show` with their metrics, and their MLflow runs land in the project's mlflow.db (DVC_ROOT), with no
     MLFLOW_TRACKING_URI set."""
@@ -281,8 +286,19 @@ def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(r
     default_store = {"MLFLOW_TRACKING_URI": ""}  # tracking's own default: <DVC_ROOT>/mlflow.db
     for name, change in (("seed-1", "restore.seed=1"), ("seed-2", "restore.seed=2")):
         _dvc("exp", "run", "--queue", "-n", name, "-S", change, "evaluate@sr", cwd=repo, **default_store)
-    _dvc("queue", "start", "-j", "2", cwd=repo, **default_store)
-    deadline = time.monotonic() + 900
+    # The workers inherit `queue start`'s stdout and stderr and keep them open until the queue is empty, so a
+    # captured pipe would make this call last as long as the experiments: write to a file instead.
+    with (tmp_path / "queue-start.log").open("w") as log:
+        started = subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
+            cwd=repo,
+            env=_env(repo, **default_store),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    assert started.returncode == 0, (tmp_path / "queue-start.log").read_text()
+    deadline = time.monotonic() + 1800  # an upper bound for slow machines; the loop ends when the queue does
     while time.monotonic() < deadline:
         status = _dvc("queue", "status", cwd=repo).stdout
         if not re.search(r"\b(Queued|Running)\b", status):

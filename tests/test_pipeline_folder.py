@@ -20,7 +20,7 @@ from progrestore.cli import main
 from progrestore.config import load_params
 from progrestore.errors import InputError
 from progrestore.io.video import read_video
-from progrestore.model.cogvideox import components as loading
+from progrestore.model import hub_folder as loading
 from progrestore.model.cogvideox.pipeline_folder import build_tiny_folder
 from progrestore.model.families import load_specification
 from progrestore.model.settings import model_settings
@@ -57,8 +57,7 @@ def hub_folders(tmp_path_factory) -> dict[str, str]:
     folders = {}
     for layout in ("1.5", "1.0"):
         folder = root / f"CogVideoX-{layout}-tiny"
-        build_tiny_folder(folder, layout, seed=0)
-        (folder / "progrestore-tiny.json").unlink()  # as downloaded: nothing of ours in it
+        build_tiny_folder(folder, layout, seed=0)  # as downloaded: without our record
         folders[layout] = str(folder)
     return folders
 

@@ -139,21 +139,33 @@ def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
     assert calls["use_dynamic_cfg"] is True and calls["num_inference_steps"] == 2
     bad = _params(tmp_path)
     bad.section("restore")._values["scheduler"] = "euler"
-    with pytest.raises(ParamsError, match=r"restore\.scheduler must be one of dpm, ddim"):
+    with pytest.raises(ParamsError, match=r"restore\.scheduler must be one of default, dpm, ddim"):
         sampling_model(bad, None)
 
 
-def test_a_cache_at_another_size_is_refused(tmp_path):
-    from progrestore.io.encoded import load_video_cache
+def test_a_cache_at_another_size_or_of_another_backbone_is_refused(tmp_path):
+    from progrestore.io.encoded import encoder_metadata, load_text_cache, load_video_cache
     from progrestore.io.tensors import save_tensors
+    from progrestore.model.profiles import profile_named
 
+    tiny, wan = profile_named("tiny"), profile_named("wan-tiny")
     path = tmp_path / "video.safetensors"
-    save_tensors(
-        {"latents/a": torch.zeros(3, 4, 12, 20)}, path, {"height": "96", "width": "160", "frames": "9"}
-    )
-    assert set(load_video_cache(path, 96, 160)) == {"a"}
+    meta = {"height": "96", "width": "160", "frames": "9"} | encoder_metadata(tiny)
+    save_tensors({"latents/a": torch.zeros(3, 4, 12, 20)}, path, meta)
+    assert set(load_video_cache(path, tiny, 96, 160)) == {"a"}
     with pytest.raises(InputError, match=r"96x160, the model works at 64x128 \(model\.height/model\.width\)"):
-        load_video_cache(path, 64, 128)
+        load_video_cache(path, tiny, 64, 128)
+    refused = rf"{path} was encoded by model.profile tiny \(cogvideox family\), not wan-tiny \(wan family\): run the encode_video stage again"
+    with pytest.raises(InputError, match=refused):
+        load_video_cache(path, wan, 96, 160)
+    text = tmp_path / "text.safetensors"
+    save_tensors({"k": torch.zeros(2, 3)}, text, {"prompts": "1"} | encoder_metadata(wan))
+    assert set(load_text_cache(text, wan)) == {"k"}
+    with pytest.raises(
+        InputError,
+        match=r"encoded by model.profile wan-tiny \(wan family\), not tiny \(cogvideox family\): run the encode_text",
+    ):
+        load_text_cache(text, tiny)
 
 
 @pytest.mark.pipeline

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from progrestore.model.cogvideox.pipeline_folder import train_sentencepiece
+from progrestore.model.hub_folder import train_sentencepiece
 
 PUBLISHED_FILES = (
     "added_tokens.json",

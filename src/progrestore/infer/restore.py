@@ -31,17 +31,22 @@ from progrestore.model.specification import (
     Sampling,
 )
 
+DEFAULT_SAMPLER = "default"  # ``restore.scheduler``: the backbone family's official sampler
+
 
 def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
-    """The ``restore`` block (``restore.tiny`` on top for the tiny profiles), validated."""
+    """The ``restore`` block (``restore.tiny`` on top for the tiny profiles), validated: the sampler
+    ``default`` is the family's own (its first), and ``dynamic_cfg`` applies where the family has it."""
     if settings.profile.tiny:
         section = section.merged("tiny")
+    specification = specification_class(settings.profile)
+    scheduler = section.choice("scheduler", (DEFAULT_SAMPLER, *specification.samplers))
     return Sampling(
         section.integer("steps", 1, 1000),
         section.number("guidance_scale", 1.0, 50.0),
         section.integer("seed", 0),
-        section.choice("scheduler", specification_class(settings.profile).samplers),
-        section.boolean("dynamic_cfg"),
+        specification.samplers[0] if scheduler == DEFAULT_SAMPLER else scheduler,
+        section.boolean("dynamic_cfg") and specification.dynamic_cfg,
     )
 
 
@@ -58,6 +63,12 @@ def lora_file(lora_dir: Path, settings: ModelSettings | None = None) -> Path:
     trained = json.loads(record.read_text()).get("model") if record.is_file() else None
     if settings is not None and isinstance(trained, dict):
         wanted = trained_for(settings)
+        family = settings.profile.family.name
+        if trained.setdefault("family", family) != family:  # records older than the key: by their profile
+            raise InputError(
+                f"{weights} is a LoRA of the {trained['family']} family ({record}); model.profile "
+                f"{settings.profile.name} is of the {family} family: train a LoRA for it"
+            )
         if trained != wanted:
             differs = ", ".join(
                 f"{key} {trained.get(key)!r} (model.{key}: {wanted[key]!r})"

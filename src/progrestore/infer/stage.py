@@ -18,6 +18,7 @@ from progrestore.io.atomic import staged_output_dir, write_json
 from progrestore.io.encoded import NEGATIVE_PROMPT, load_text_cache, prompt_key
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
+from progrestore.model.settings import model_settings
 
 RECORD = "restored.json"  # what the evaluation reads besides the trajectories; written last
 
@@ -33,9 +34,9 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     folder = Path(dataset) / "val"
     entries = read_clip_manifest(folder)  # the inputs are checked before the model is built
     prompts = read_prompts(folder, entries)
-    texts = load_text_cache(text_cache)
+    settings = model_settings(params)
+    texts = load_text_cache(text_cache, settings.profile)
     model, sampling, _ = sampling_model(params, lora)
-    settings = model.settings
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
     with staged_output_dir(Path(out), RECORD, overwrite=True) as staging:  # DVC owns the stage's output
         for entry, prompt in tqdm(
@@ -49,6 +50,7 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
             write_video(staging / f"{entry['clip_id']}.mp4", frames, clip.fps)
             write_png(staging / f"{entry['clip_id']}_last.png", frames[-1])
         record = {
+            "family": settings.profile.family.name,
             "profile": settings.profile.name,
             "label": settings.label,
             "model_size": [settings.height, settings.width],

@@ -31,6 +31,7 @@ class ModelSettings:
 def trained_for(settings: ModelSettings) -> dict:
     """What a LoRA depends on, recorded in its ``about.json`` and checked before sampling with it."""
     return {
+        "family": settings.profile.family.name,
         "profile": settings.profile.name,
         "height": settings.height,
         "width": settings.width,

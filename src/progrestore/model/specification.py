@@ -45,7 +45,8 @@ class ModelSpecification(ABC):
     latents and prompt embeddings as the tensors the encode stages cache.
     """
 
-    samplers: tuple[str, ...] = ()  # the names ``restore.scheduler`` may take
+    samplers: tuple[str, ...] = ()  # the names ``restore.scheduler`` may take, the family's default first
+    dynamic_cfg = False  # whether its sampling has a dynamic guidance schedule (``restore.dynamic_cfg``)
 
     def __init__(self, settings: ModelSettings | None):
         self.settings = settings

@@ -20,7 +20,7 @@ from progrestore.config import Section
 from progrestore.data.manifest import read_clip_manifest, read_prompts
 from progrestore.entry import Stage
 from progrestore.errors import InputError
-from progrestore.io.encoded import NEGATIVE_PROMPT, prompt_key
+from progrestore.io.encoded import NEGATIVE_PROMPT, encoder_metadata, prompt_key
 from progrestore.io.tensors import save_tensors
 from progrestore.io.video import read_video
 from progrestore.model.families import load_specification
@@ -45,6 +45,7 @@ def encode_videos(model: ModelSpecification, split_dir: Path, out: Path) -> int:
         tensors[f"latents/{entry['clip_id']}"] = model.encode_video(frames, generator)
         tensors[f"first_frame/{entry['clip_id']}"] = torch.from_numpy(frames[0]).permute(2, 0, 1).contiguous()
     meta = {"height": str(settings.height), "width": str(settings.width), "frames": str(len(frames))}
+    meta |= encoder_metadata(settings.profile)
     save_tensors(tensors, out, meta)
     return len(tensors) // 2
 
@@ -54,7 +55,7 @@ def encode_texts(model: ModelSpecification, prompts: list[str], out: Path) -> in
     tensors = {}
     for prompt in tqdm(unique, desc="encode text", unit="prompt"):
         tensors[prompt_key(prompt)] = model.encode_prompt(prompt)
-    save_tensors(tensors, out, {"prompts": str(len(unique))})
+    save_tensors(tensors, out, {"prompts": str(len(unique))} | encoder_metadata(model.settings.profile))
     return len(unique)
 
 

@@ -16,7 +16,7 @@ from progrestore.entry import Stage, loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
 from progrestore.model.families import load_specification
-from progrestore.model.settings import model_frames, model_settings, trained_for
+from progrestore.model.settings import ModelSettings, model_frames, model_settings, trained_for
 from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
@@ -34,7 +34,7 @@ VIDEO_CACHE, TEXT_CACHE = (
 
 
 def train_data(
-    tasks: list[str], datasets: Path, encoded: Path, frames: int, height: int, width: int
+    tasks: list[str], datasets: Path, encoded: Path, frames: int, settings: ModelSettings
 ) -> TrainData:
     """The train clips of ``tasks`` (``<datasets>/<task>/train``) with their caches (``<encoded>/<task>/``)."""
     data = TrainData([], {}, {}, {}, frames)
@@ -42,8 +42,10 @@ def train_data(
         folder = Path(datasets) / task / "train"
         entries = read_clip_manifest(folder)
         prompts = read_prompts(folder, entries)
-        videos = load_video_cache(Path(encoded) / task / VIDEO_CACHE, height, width)
-        texts = load_text_cache(Path(encoded) / task / TEXT_CACHE)
+        videos = load_video_cache(
+            Path(encoded) / task / VIDEO_CACHE, settings.profile, settings.height, settings.width
+        )
+        texts = load_text_cache(Path(encoded) / task / TEXT_CACHE, settings.profile)
         for entry, prompt in zip(entries, prompts, strict=True):
             key = f"{task}/{entry['clip_id']}"
             data.clip_ids.append(key)
@@ -84,9 +86,10 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
     cfg = TrainConfig.from_section(params.section("train"), settings.profile.tiny)
     for task in tasks:
         task_registry.check(task)
-    data = train_data(tasks, datasets, encoded, model_frames(params), settings.height, settings.width)
+    data = train_data(tasks, datasets, encoded, model_frames(params), settings)
     model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))  # prompts come embedded
     run_params = {
+        "family": settings.profile.family.name,
         "profile": settings.profile.name,
         "size": f"{settings.height}x{settings.width}",
         "tasks": ",".join(tasks),

@@ -185,14 +185,3 @@ MARKER_DEFAULTS = {
     "use_learned_positional_embeddings": True,
     "invert_scale_latents": False,
 }
-
-# The tiny models' SentencePiece vocabulary is trained on this text (the prompts' register); other words
-# fall back to single characters, so any prompt tokenizes
-TINY_TOKENIZER_CORPUS = (
-    "The image becomes sharper and higher in resolution. Nothing moves. Static image. "
-    "The motion blur fades and the scene comes into focus. The dark scene brightens as the light returns, "
-    "colours become natural and the noise fades away. A dim, softly coloured scene dominated by green and "
-    "blue tones, with smooth surfaces and fine detail, a bright sky above, a central subject. "
-    "Gradually the photograph is restored: edges, textures, faces, buildings, trees, water, animals."
-)
-TINY_TOKENIZER_VOCAB = 256  # an upper bound: the corpus gives fewer pieces

@@ -16,11 +16,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from progrestore.model.cogvideox.components import (
-    PART_COMPONENTS,
-    load_components,
-    make_pipeline,
-)
+from progrestore.model.cogvideox.components import FOLDER, load_components, make_pipeline
 from progrestore.model.cogvideox.conditioning import (
     encode_video,
     image_latents,
@@ -45,6 +41,7 @@ SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
 
 class CogVideoXImageToVideo(ModelSpecification):
     samplers = tuple(SAMPLERS)
+    dynamic_cfg = True  # the pipeline's ``use_dynamic_cfg``
 
     def __init__(self, settings: ModelSettings | None, components: dict):
         super().__init__(settings)
@@ -63,11 +60,7 @@ class CogVideoXImageToVideo(ModelSpecification):
 
     @property
     def parts(self) -> frozenset[str]:
-        return frozenset(
-            part
-            for part, names in PART_COMPONENTS.items()
-            if all(getattr(self.pipe, name, None) is not None for name in names)
-        )
+        return FOLDER.loaded_parts({name: getattr(self.pipe, name, None) for name in FOLDER.components})
 
     def _require(self, *parts: str) -> None:
         """A stage that loaded only some parts must not reach for the others: say so, not AttributeError."""
