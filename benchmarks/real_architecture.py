@@ -1,23 +1,28 @@
-"""The real CogVideoX I2V architectures with random weights: checks on CPU, the benchmark on a GPU.
+"""The real architectures (CogVideoX I2V, Wan2.2-TI2V) with random weights: checks on CPU, the benchmark on a GPU.
 
-No weights are downloaded: each real profile is built from its published config
-(``progrestore.model.profiles.REAL_TRANSFORMERS``), the LoRA from the ``train`` block of params.yaml (rank
-128, alpha 64, to_q/to_k/to_v/to_out.0), and everything runs through the code the stages run
-(``train_lora``, ``save_lora``, the specification's ``load_lora`` and ``sample``, ``FrameScorer``).
+No weights are downloaded: each real profile is built from its published config (its family's
+``configs.REAL_*``), the LoRA from the ``train`` block of params.yaml (rank 128, alpha 64,
+to_q/to_k/to_v/to_out.0), and everything runs through the code the stages run (``train_lora``,
+``save_lora``, the specification's ``load_lora`` and ``sample``, ``FrameScorer``). What differs by family
+(building the components, a clip's tensor shapes, a direct transformer call, the stages' VAE settings, the
+FLOP count, the text encoder) is one :class:`Family` record each, in ``FAMILIES``.
 
     python benchmarks/real_architecture.py build PROFILE   # CPU: the full transformer in bf16 + LoRA:
                                                            #   parameter counts, build time, peak RSS
     python benchmarks/real_architecture.py step PROFILE    # CPU: 2 blocks at the real widths in fp32, at
                                                            #   the profile's size: two training steps of the
                                                            #   train stage's loop, LoRA saved and loaded into
-                                                           #   a fresh pipeline (same outputs, scale alpha/r)
-    python benchmarks/real_architecture.py gpu [--smoke]   # GPU (make bench-gpu): the full models in bf16,
-                                                           #   1.5 at 9x768x1360 then 5B at 9x480x720
-                                                           #   and the card's matmul rate at their shapes
-                                                           #   (matmul_rate.py): the model's utilisation
+                                                           #   a fresh pipeline (same weights, same outputs,
+                                                           #   scale alpha/r)
+    python benchmarks/real_architecture.py gpu [--smoke] [--profiles P ...]
+                                                           # GPU (make bench-gpu): the full models in bf16,
+                                                           #   1.5 at 9x768x1360, 5B at 9x480x720, Wan2.2-
+                                                           #   TI2V-5B at 9x704x1280, in one run, and the
+                                                           #   card's matmul rate at their shapes: the
+                                                           #   model's utilisation
 
-Each prints one JSON line (and ``gpu`` a table); ``make check-real-cpu`` runs build and step for both
-profiles, each in its own process so that peak RSS is its own. A full 42-block training step on these
+Each prints one JSON line (and ``gpu`` a table); ``make check-real-cpu`` runs build and step for every
+real profile, each in its own process so that peak RSS is its own. A full 42-block training step on these
 2-core CPUs takes more than 13 minutes in bf16, hence the 2-block step check.
 """
 
@@ -28,32 +33,43 @@ import dataclasses
 import gc
 import json
 import os
+import re
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from matmul_rate import matmul_rates, utilisation  # benchmarks/, the script's folder
+from matmul_rate import matmul_rates, matmul_seconds, utilisation  # benchmarks/, the script's folder
 
 from progrestore.config import load_params
-from progrestore.model.cogvideox.components import real_architecture_components
+from progrestore.model.cogvideox import components as cogvideox_components
 from progrestore.model.cogvideox.conditioning import (
     latent_frames,
     model_extras,
     padding_frames,
     rotary_embedding,
 )
-from progrestore.model.cogvideox.configs import REAL_T5, REAL_TRANSFORMERS, TEXT_TOKENS
-from progrestore.model.cogvideox.flops import forward_flops, token_parameters, video_tokens
+from progrestore.model.cogvideox.configs import REAL_T5
+from progrestore.model.cogvideox.configs import TEXT_TOKENS as COGVIDEOX_TEXT_TOKENS
+from progrestore.model.cogvideox.flops import ForwardFlops, forward_flops, token_parameters, video_tokens
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
-from progrestore.model.profiles import profile_named
-from progrestore.model.specification import TEXT, Sampling
+from progrestore.model.profiles import profile_named, profile_names
+from progrestore.model.specification import TEXT, ModelSpecification, Sampling
+from progrestore.model.wan import components as wan_components
+from progrestore.model.wan.conditioning import first_frame_mask, token_timesteps
+from progrestore.model.wan.configs import REAL_UMT5, REAL_VAE
+from progrestore.model.wan.configs import SCHEDULER as WAN_SCHEDULER
+from progrestore.model.wan.configs import TEXT_TOKENS as WAN_TEXT_TOKENS
+from progrestore.model.wan.specification import WanImageToVideo
 from progrestore.train.loop import ADAPTER, TrainConfig, TrainData, save_lora, train_lora
 
 FRAMES = 9
-LORA_PARAMETERS = 132_120_576  # rank 128 on to_q, to_k, to_v, to_out.0 of 42 blocks, inner width 3072
+GPU_PROFILES = ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v", "wan2.2-ti2v-5b")  # in this order, one run
+REAL_PROFILES = tuple(name for name in profile_names() if not profile_named(name).tiny)
+GUIDANCE = 6.0  # params.yaml's restore.guidance_scale
 
 
 def lora_config(**changes) -> TrainConfig:
@@ -66,19 +82,234 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def random_clip(pipe, height: int, width: int, seed: int = 0) -> TrainData:
+# ---- CogVideoX I2V
+
+
+def _cogvideox_shapes(pipe, height: int, width: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    latents = (latent_frames(FRAMES), pipe.vae.config.latent_channels, height // 8, width // 8)
+    return latents, (COGVIDEOX_TEXT_TOKENS, pipe.transformer.config.text_embed_dim)
+
+
+def _cogvideox_output(
+    pipe, embeds: torch.Tensor, height: int, width: int, g: torch.Generator
+) -> torch.Tensor:
+    config = pipe.transformer.config
+    count = latent_frames(FRAMES) + padding_frames(latent_frames(FRAMES), config.patch_size_t)
+    hidden = torch.randn(1, count, config.in_channels, height // 8, width // 8, generator=g)
+    rotary = rotary_embedding(config, pipe.vae.config, height, width, count, torch.device("cpu"))
+    return pipe.transformer(
+        hidden_states=hidden,
+        encoder_hidden_states=embeds[None],
+        timestep=torch.tensor([500]),
+        image_rotary_emb=rotary,
+        ofs=model_extras(pipe.transformer, hidden),
+        return_dict=False,
+    )[0]
+
+
+def _cogvideox_vae_whole(vae) -> None:
+    vae.disable_tiling()
+    vae.disable_slicing()
+
+
+def _cogvideox_flops(transformer, height: int, width: int, dtype, device, warmup: int, repeats: int) -> dict:
+    """FLOPs by ``model/cogvideox/flops.py``; the card's rate at the block's products (``matmul_rate.py``),
+    over the joint text and video sequence."""
+    counts = token_parameters(transformer)  # with the LoRA, which both timed loops ran
+    video = video_tokens(transformer.config, FRAMES, height, width)
+    forward = forward_flops(counts, video)
+    rates = matmul_rates(video + COGVIDEOX_TEXT_TOKENS, counts.inner_dim, dtype, device, warmup, repeats)
+    return {"video_tokens": video, "text_tokens": COGVIDEOX_TEXT_TOKENS, "forward": forward} | rates
+
+
+def _cogvideox_text_encoder(smoke: bool):
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = cogvideox_components.tiny_components("1.5", 0, frozenset({TEXT}))["tokenizer"]
+    config = T5Config(**REAL_T5 | ({"num_layers": 1} if smoke else {}))
+    return "T5-XXL", T5EncoderModel, config, tokenizer
+
+
+# ---- Wan2.2-TI2V
+
+
+def _wan_latent_grid(height: int, width: int) -> tuple[int, int, int]:
+    temporal, spatial = REAL_VAE["scale_factor_temporal"], REAL_VAE["scale_factor_spatial"]
+    return (FRAMES - 1) // temporal + 1, height // spatial, width // spatial
+
+
+def _wan_shapes(pipe, height: int, width: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    frames, h, w = _wan_latent_grid(height, width)
+    latents = (frames, pipe.vae.config.z_dim, h, w)
+    return latents, (WAN_TEXT_TOKENS, pipe.transformer.config.text_dim)
+
+
+def _wan_output(pipe, embeds: torch.Tensor, height: int, width: int, g: torch.Generator) -> torch.Tensor:
+    """As the TI2V pipeline calls it: per-token timesteps, 0 on the first latent frame."""
+    config = pipe.transformer.config
+    hidden = torch.randn(1, config.in_channels, *_wan_latent_grid(height, width), generator=g)
+    timesteps = token_timesteps(first_frame_mask(hidden), torch.tensor(500.0), config.patch_size)
+    return pipe.transformer(
+        hidden_states=hidden, timestep=timesteps, encoder_hidden_states=embeds[None], return_dict=False
+    )[0]
+
+
+_WAN_TEXT_ONLY = re.compile(r"condition_embedder\.text_embedder\.|blocks\.\d+\.attn2\.(to_k|to_v|norm_k)\.")
+_WAN_VIDEO = ("blocks", "patch_embedding", "condition_embedder", "norm_out", "proj_out", "scale_shift_table")
+
+
+def wan_forward_flops(transformer, video: int, text: int = WAN_TEXT_TOKENS) -> tuple[ForwardFlops, dict]:
+    """One forward of a ``WanTransformer3DModel`` (LoRA-wrapped or not) at ``video`` + ``text`` tokens, counted
+    from its own parameters. Unlike CogVideoX, Wan attends over the video tokens alone and reads the text by
+    cross-attention: per text token act only the text projection and the cross-attentions' k/v (and their
+    norms); everything else acts per video token, the time embedding and its projection too, since TI2V
+    gives every token its own timestep (``expand_timesteps``). Attention: per block the self-attention's
+    scores and values over ``video``^2 and the cross-attention's over ``video`` x ``text``."""
+    counts = {"video": 0, "text": 0}
+    for name, parameter in transformer.named_parameters():
+        if _WAN_TEXT_ONLY.match(name):
+            counts["text"] += parameter.numel()
+        elif name.split(".", 1)[0] in _WAN_VIDEO:
+            counts["video"] += parameter.numel()
+        else:
+            raise ValueError(f"{name}: no rule says which tokens this parameter acts on")
+    width, blocks = transformer.blocks[0].attn1.inner_dim, len(transformer.blocks)
+    linear = 2 * (counts["video"] * video + counts["text"] * text)
+    attention = 4 * (video * video + video * text) * width * blocks
+    return ForwardFlops(linear, attention), counts | {"inner_dim": width, "blocks": blocks}
+
+
+def block_matmul_rates(products: list[tuple[int, int, int, int]], dtype, device, warmup: int, repeats: int):
+    """TFLOP/s of each (rows x inner) @ (inner x cols) product of a block, and of the block's mix (its
+    products' FLOPs, ``count`` of each, over their summed time); ``matmul_rate.py``'s for another block."""
+    rates, flops, seconds = {}, 0, 0.0
+    for rows, inner, cols, count in products:
+        spent = matmul_seconds(rows, inner, cols, dtype, device, warmup, repeats)
+        rates[f"{rows}x{inner}@{inner}x{cols}"] = 2 * rows * inner * cols / spent / 1e12
+        flops += count * 2 * rows * inner * cols
+        seconds += count * spent
+    return {
+        "matmul_dtype": str(dtype).removeprefix("torch."),
+        "matmul_tflops": rates,
+        "matmul_block_tflops": flops / seconds / 1e12,
+    }
+
+
+def _wan_flops(transformer, height: int, width: int, dtype, device, warmup: int, repeats: int) -> dict:
+    """FLOPs by :func:`wan_forward_flops`; the card's rate at a Wan block's products: q, k, v, out of the
+    self-attention, q and out of the cross-attention and the feed-forward on the video tokens, the
+    cross-attention's k and v on the text tokens."""
+    p_t, p_h, p_w = transformer.config.patch_size
+    frames, h, w = _wan_latent_grid(height, width)
+    video = frames // p_t * (h // p_h) * (w // p_w)
+    forward, counts = wan_forward_flops(transformer, video)
+    inner, ffn = counts["inner_dim"], transformer.config.ffn_dim
+    products = [(video, inner, inner, 6), (video, inner, ffn, 1), (video, ffn, inner, 1)]
+    products.append((WAN_TEXT_TOKENS, inner, inner, 2))
+    rates = block_matmul_rates(products, dtype, device, warmup, repeats)
+    return {"video_tokens": video, "text_tokens": WAN_TEXT_TOKENS, "forward": forward} | rates
+
+
+def _wan_text_encoder(smoke: bool):
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = wan_components.tiny_components(0, frozenset({TEXT}))["tokenizer"]
+    # the smoke run: 1 of 24 layers, and the tokenizer's vocabulary (the real one is 1.05e9 parameters)
+    smaller = {"num_layers": 1, "vocab_size": len(tokenizer)} if smoke else {}
+    return "UMT5-XXL", UMT5EncoderModel, UMT5Config(**REAL_UMT5 | smaller), tokenizer
+
+
+# ---- the table
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What the checks and the benchmark need from a backbone family beyond ``ModelSpecification``."""
+
+    # (profile, dtype, device, num_layers, vae_width) -> components: the architecture with random weights
+    components: Callable[..., dict]
+    specification: type[ModelSpecification]
+    # (pipe, height, width) -> (latents (F', C, h, w), prompt embedding (tokens, width)) as encode writes them
+    clip_shapes: Callable
+    # (pipe, prompt embedding, height, width, generator) -> the transformer's prediction on a random input
+    transformer_output: Callable
+    stage_vae: Callable  # the VAE settings the stages load real weights with
+    whole_vae: Callable  # and the VAE whole-frame
+    lora_modules_per_block: int  # attention modules carrying to_q/to_k/to_v/to_out.0
+    lora_parameters: int  # of the params.yaml LoRA (r128) on the full transformer
+    # (transformer, height, width, dtype, device, warmup, repeats) -> tokens, ForwardFlops, the card's rate
+    flops: Callable
+    text_encoder: Callable  # smoke -> (label, model class, config, tokenizer): what encode_text holds
+    scheduler: Callable  # () -> the folder's scheduler
+    smoke_size: (
+        tuple[int, int] | None
+    )  # the gpu --smoke size (None: the profile's own, fixed by a learned PE)
+
+
+def _diffusers(name: str):
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
+def _cogvideox_build(name, dtype, device="cpu", num_layers=None, vae_width=None) -> dict:
+    return cogvideox_components.real_architecture_components(name, dtype, device, num_layers, vae_width)
+
+
+def _wan_build(name, dtype, device="cpu", num_layers=None, vae_width=None) -> dict:
+    return wan_components.real_architecture_components(dtype, device, num_layers, vae_width)
+
+
+FAMILIES = {
+    "cogvideox": Family(
+        components=_cogvideox_build,
+        specification=CogVideoXImageToVideo,
+        clip_shapes=_cogvideox_shapes,
+        transformer_output=_cogvideox_output,
+        stage_vae=cogvideox_components.save_vae_memory,
+        whole_vae=_cogvideox_vae_whole,
+        lora_modules_per_block=4,  # attn1: joint attention over text and video
+        lora_parameters=132_120_576,  # 42 blocks x 4 modules x r128 x (3072 + 3072)
+        flops=_cogvideox_flops,
+        text_encoder=_cogvideox_text_encoder,
+        scheduler=lambda: _diffusers("CogVideoXDPMScheduler")(),
+        smoke_size=(96, 160),
+    ),
+    "wan": Family(
+        components=_wan_build,
+        specification=WanImageToVideo,
+        clip_shapes=_wan_shapes,
+        transformer_output=_wan_output,
+        stage_vae=lambda vae: vae.enable_tiling(),  # as wan.components.load_components
+        whole_vae=lambda vae: vae.disable_tiling(),
+        lora_modules_per_block=8,  # attn1 (self-attention) and attn2 (cross-attention to the text)
+        lora_parameters=188_743_680,  # 30 blocks x 8 modules x r128 x (3072 + 3072)
+        flops=_wan_flops,
+        text_encoder=_wan_text_encoder,
+        scheduler=lambda: _diffusers("UniPCMultistepScheduler")(**WAN_SCHEDULER),
+        smoke_size=(96, 160),
+    ),
+}
+
+
+def family_of(name: str) -> Family:
+    return FAMILIES[profile_named(name).family.name]
+
+
+def random_clip(pipe, family: Family, height: int, width: int, seed: int = 0) -> TrainData:
     """One clip as the encode stages write it: video latents, the first frame, a prompt embedding."""
     g = torch.Generator().manual_seed(seed)
-    channels = pipe.vae.config.latent_channels
-    latents = torch.randn(latent_frames(FRAMES), channels, height // 8, width // 8, generator=g)
+    latents_shape, embeds_shape = family.clip_shapes(pipe, height, width)
+    latents = torch.randn(*latents_shape, generator=g)
     first = torch.randint(0, 256, (3, height, width), generator=g, dtype=torch.uint8)
-    embeds = torch.randn(TEXT_TOKENS, pipe.transformer.config.text_embed_dim, generator=g)
+    embeds = torch.randn(*embeds_shape, generator=g)
     return TrainData(["clip"], {"clip": latents}, {"clip": first}, {"clip": embeds}, FRAMES)
 
 
 def check_build(name: str) -> dict:
+    family = family_of(name)
     start = time.perf_counter()
-    transformer = real_architecture_components(name, torch.bfloat16)["transformer"]
+    transformer = family.components(name, torch.bfloat16)["transformer"]
     built = time.perf_counter() - start
     parameters = sum(p.numel() for p in transformer.parameters())
     cfg = lora_config()
@@ -87,8 +318,10 @@ def check_build(name: str) -> dict:
     wrapped = sum(
         1 for n, m in transformer.named_modules() if hasattr(m, "lora_A") and n.endswith(cfg.targets)
     )
-    assert lora == LORA_PARAMETERS, f"LoRA has {lora} parameters, expected {LORA_PARAMETERS}"
-    assert wrapped == 4 * REAL_TRANSFORMERS[name]["num_layers"], f"{wrapped} modules carry the LoRA"
+    expected = family.lora_parameters
+    assert lora == expected, f"LoRA has {lora} parameters, expected {expected}"
+    modules = family.lora_modules_per_block * transformer.config.num_layers
+    assert wrapped == modules, f"{wrapped} modules carry the LoRA, expected {modules}"
     return {
         "check": "build",
         "profile": name,
@@ -101,52 +334,55 @@ def check_build(name: str) -> dict:
     }
 
 
-def _model(name: str, dtype: torch.dtype, **smaller) -> CogVideoXImageToVideo:
+def _model(name: str, dtype: torch.dtype, **smaller) -> ModelSpecification:
     """A real profile's architecture with random weights (``smaller``: fewer blocks, a narrow VAE)."""
-    return CogVideoXImageToVideo(None, real_architecture_components(name, dtype, **smaller))
+    family = family_of(name)
+    return family.specification(None, family.components(name, dtype, **smaller))
 
 
-def _transformer_output(pipe, data: TrainData, height: int, width: int) -> torch.Tensor:
+def _transformer_output(
+    family: Family, model: ModelSpecification, data: TrainData, height: int, width: int
+) -> torch.Tensor:
     """The transformer's prediction on a fixed input at the clip's size (deterministic)."""
-    g = torch.Generator().manual_seed(7)
-    config = pipe.transformer.config
-    count = latent_frames(FRAMES) + padding_frames(latent_frames(FRAMES), config.patch_size_t)
-    hidden = torch.randn(1, count, config.in_channels, height // 8, width // 8, generator=g)
-    rotary = rotary_embedding(config, pipe.vae.config, height, width, count, torch.device("cpu"))
     with torch.no_grad():
-        return pipe.transformer(
-            hidden_states=hidden,
-            encoder_hidden_states=data.prompt_embeds["clip"][None],
-            timestep=torch.tensor([500]),
-            image_rotary_emb=rotary,
-            ofs=model_extras(pipe.transformer, hidden),
-            return_dict=False,
-        )[0]
+        g = torch.Generator().manual_seed(7)
+        return family.transformer_output(model.pipe, data.prompt_embeds["clip"], height, width, g)
+
+
+def _lora_weights(transformer, adapter: str) -> dict[str, torch.Tensor]:
+    """The LoRA ``adapter`` of ``transformer`` under peft's saved names (those of ``TrainResult.adapter``)."""
+    from peft.utils import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(transformer, adapter_name=adapter)
 
 
 def check_step(name: str, layers: int = 2) -> dict:
     profile = profile_named(name)
+    family = family_of(name)
     height, width = profile.height, profile.width
     start = time.perf_counter()
     model = _model(name, torch.float32, num_layers=layers, vae_width=32)
-    pipe = model.pipe
-    data = random_clip(pipe, height, width)
+    data = random_clip(model.pipe, family, height, width)
     # lr 1e-3 (not 2e-5) so that two steps move the zero-initialised LoRA B matrices measurably
     cfg = lora_config(steps=2, checkpoint_every=10**9, image_dropout=0.0, learning_rate=1e-3)
     with tempfile.TemporaryDirectory() as scratch:
         _, result = train_lora(model, data, cfg, Path(scratch) / "checkpoints", "real-architecture")
         weights = save_lora(model, result.adapter, cfg, Path(scratch) / "lora")
-        trained = _transformer_output(pipe, data, height, width)
+        trained = _transformer_output(family, model, data, height, width)
         fresh_model = _model(name, torch.float32, num_layers=layers, vae_width=32)
-        fresh = fresh_model.pipe
-        base = _transformer_output(fresh, data, height, width)
+        base = _transformer_output(family, fresh_model, data, height, width)
         fresh_model.load_lora(weights.parent)
-        reloaded = _transformer_output(fresh, data, height, width)
+        reloaded = _transformer_output(family, fresh_model, data, height, width)
         size_mb = weights.stat().st_size / 2**20
+    fresh = fresh_model.pipe
     scales = {m.scaling["restoration"] for m in fresh.transformer.modules() if hasattr(m, "scaling")}
     assert scales == {cfg.alpha / cfg.rank}, (
         f"LoRA scales {scales}, expected alpha/r = {cfg.alpha / cfg.rank}"
     )
+    loaded = _lora_weights(fresh.transformer, "restoration")
+    assert loaded.keys() == result.adapter.keys(), sorted(loaded.keys() ^ result.adapter.keys())[:4]
+    weight_error = max(float((loaded[k].float() - v).abs().max()) for k, v in result.adapter.items())
+    assert weight_error == 0.0, f"the loaded LoRA differs from the trained one by up to {weight_error}"
     lora_effect = float((trained - base).abs().max())
     reload_error = float((trained - reloaded).abs().max())
     # the LoRA changes the output well above float32 rounding (~1e-6 here), and the reload reproduces it
@@ -160,8 +396,10 @@ def check_step(name: str, layers: int = 2) -> dict:
         "seconds_per_step": [round(log.seconds, 2) for log in result.logs],
         "losses": [round(log.loss, 4) for log in result.logs],
         "positional_embedding": model.positional_embedding(FRAMES),
+        "lora_tensors": len(loaded),
         "lora_file_mb": round(size_mb, 1),
         "lora_scale": scales.pop(),
+        "reload_weights_max_error": weight_error,
         "lora_effect_max": lora_effect,
         "reload_max_error": reload_error,
         "total_s": round(time.perf_counter() - start, 1),
@@ -201,21 +439,22 @@ def _timed_sampling(model, image, embeds, sampling: Sampling) -> tuple[np.ndarra
 
 def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, sampling_steps: int) -> dict:
     """Training steps (with and without gradient checkpointing), LoRA save/load, CFG sampling (with the
-    VAE sliced and tiled, as the stages load real weights; then whole-frame) and LPIPS of one real
-    architecture."""
+    VAE as the stages load real weights: CogVideoX sliced and tiled, Wan tiled; then whole-frame) and LPIPS
+    of one real architecture."""
     from progrestore.evaluate.metrics import FrameScorer
-    from progrestore.model.cogvideox.components import device_and_dtype, save_vae_memory
+    from progrestore.model.hub_folder import device_and_dtype
 
+    family = family_of(name)
     device, dtype = device_and_dtype()
     start = time.perf_counter()
     layers, vae_width = (1, 32) if smoke else (None, None)
-    components = real_architecture_components(name, dtype, device, num_layers=layers, vae_width=vae_width)
-    save_vae_memory(components["vae"])
-    model = CogVideoXImageToVideo(None, components)
+    components = family.components(name, dtype, device, num_layers=layers, vae_width=vae_width)
+    family.stage_vae(components["vae"])
+    model = family.specification(None, components)
     pipe = model.pipe
     _sync()
     row = {"profile": name, "size": f"{FRAMES}x{height}x{width}", "build_s": time.perf_counter() - start}
-    data = random_clip(pipe, height, width)
+    data = random_clip(pipe, family, height, width)
     cfg = lora_config(steps=steps + 1, checkpoint_every=10**9, image_dropout=0.0)
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
@@ -233,19 +472,19 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
         model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began
-    counts = token_parameters(pipe.transformer)  # with the LoRA, which both timed loops ran
-    row["video_tokens"] = video_tokens(pipe.transformer.config, FRAMES, height, width)
-    forward = forward_flops(counts, row["video_tokens"])
+    warmup, repeats = (1, 1) if smoke else (3, 20)
+    # with the LoRA, which both timed loops ran
+    counted = family.flops(pipe.transformer, height, width, dtype, device, warmup, repeats)
+    forward = counted.pop("forward")
     image = data.first_frames["clip"].permute(1, 2, 0).numpy()
     embeds = data.prompt_embeds["clip"]
-    sampling = Sampling(sampling_steps, 6.0, 0, "dpm", dynamic_cfg=False)
+    sampling = Sampling(sampling_steps, GUIDANCE, 0, model.samplers[0], dynamic_cfg=False)
     frames, row["sampling_s"], row["sampling_peak_gb"] = _timed_sampling(model, image, embeds, sampling)
-    pipe.vae.disable_tiling()
-    pipe.vae.disable_slicing()
+    family.whole_vae(pipe.vae)
     _, row["sampling_whole_s"], row["sampling_whole_peak_gb"] = _timed_sampling(
         model, image, embeds, sampling
     )
-    row["sampling_steps"] = sampling_steps
+    row |= {"sampling_steps": sampling_steps, "sampler": sampling.scheduler}
     row["positional_embedding"] = model.positional_embedding(FRAMES)
     del model, pipe, components, transformer
     gc.collect()  # the trainer's accelerator holds the model in a reference cycle: free it before the next
@@ -257,41 +496,40 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     _sync()
     row |= {"lpips_device": str(scorer.perceptual.device), "lpips_9_frames_s": time.perf_counter() - began}
     assert len(scores["lpips"]) == FRAMES
-    warmup, repeats = (1, 1) if smoke else (3, 20)
-    row |= matmul_rates(row["video_tokens"] + TEXT_TOKENS, counts.inner_dim, dtype, device, warmup, repeats)
+    row |= counted
     args = (row["step_s"], row["step_no_checkpointing_s"], row["sampling_s"], sampling_steps)
     return row | utilisation(forward, *args, row["matmul_block_tflops"])
 
 
-def bench_text_encoder(smoke: bool, prompts: int = 8) -> dict:
-    """What ``encode_text`` holds, and ``progrestore restore`` before it frees it: T5-XXL (random weights,
-    bf16) alone on the device, loading time, seconds per prompt over ``prompts`` prompts, peak memory.
-    The smoke run keeps 1 of its 24 layers."""
-    from diffusers import CogVideoXDPMScheduler
-    from transformers import T5Config, T5EncoderModel
+def bench_text_encoder(name: str, smoke: bool, prompts: int = 8) -> dict:
+    """What ``encode_text`` holds, and ``progrestore restore`` before it frees it: the family's text
+    encoder (T5-XXL, UMT5-XXL; random weights, bf16) alone on the device, loading time, seconds per prompt
+    over ``prompts`` prompts, peak memory. The smoke run keeps 1 of its 24 layers."""
+    from progrestore.model.hub_folder import device_and_dtype
 
-    from progrestore.model.cogvideox.components import device_and_dtype, tiny_components
-
+    family = family_of(name)
     device, dtype = device_and_dtype()
     _reset_peak()
     start = time.perf_counter()
+    label, encoder_class, config, tokenizer = family.text_encoder(smoke)
     default = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(0)
         torch.set_default_dtype(dtype)
         try:
-            text_encoder = T5EncoderModel(T5Config(**REAL_T5 | ({"num_layers": 1} if smoke else {})))
+            text_encoder = encoder_class(config)
         finally:
             torch.set_default_dtype(default)
-    components = dict.fromkeys(("vae", "transformer"))
-    tokenizer = tiny_components("1.5", 0, frozenset({TEXT}))["tokenizer"]
-    components |= {"tokenizer": tokenizer, "scheduler": CogVideoXDPMScheduler()}
-    model = CogVideoXImageToVideo(
-        None, components | {"text_encoder": text_encoder.eval().requires_grad_(False)}
-    )
+    components = dict.fromkeys(("vae", "transformer")) | {"tokenizer": tokenizer}
+    components |= {"text_encoder": text_encoder.eval().requires_grad_(False)}
+    components["scheduler"] = family.scheduler()
+    model = family.specification(None, components)
     _sync()
-    row = {"component": "T5-XXL" + (" (1 layer)" if smoke else ""), "build_s": time.perf_counter() - start}
-    row["parameters"] = sum(p.numel() for p in text_encoder.parameters())
+    row = {"family": profile_named(name).family.name, "component": label + (" (1 layer)" if smoke else "")}
+    row |= {
+        "build_s": time.perf_counter() - start,
+        "parameters": sum(p.numel() for p in text_encoder.parameters()),
+    }
     began = time.perf_counter()
     for i in range(prompts):
         model.encode_prompt(f"Scene {i}: the image becomes sharper and higher in resolution. Nothing moves.")
@@ -308,25 +546,31 @@ def _gb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def run_gpu(smoke: bool) -> list[dict]:
+def run_gpu(smoke: bool, profiles: tuple[str, ...] = GPU_PROFILES) -> list[dict]:
     if not smoke and not torch.cuda.is_available():
         raise SystemExit("gpu: no CUDA device here (use --smoke to run the same code on CPU at a tiny scale)")
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke)"
     steps, sampling = (1, 2) if smoke else (5, 50)
-    text = bench_text_encoder(smoke)
-    print(json.dumps(text), flush=True)
+    first_of_family = {}
+    for name in profiles:
+        first_of_family.setdefault(profile_named(name).family.name, name)
+    texts = []
+    for name in first_of_family.values():  # each family's text encoder, before the transformers
+        texts.append(bench_text_encoder(name, smoke))
+        print(json.dumps(texts[-1]), flush=True)
     rows = []
-    for name in ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v"):
-        profile = profile_named(name)
-        # the smoke run shrinks 1.5 (any multiple of 16 fits it); 5B's learned PE fixes its size
-        height, width = (96, 160) if smoke and not profile.learned_pe else (profile.height, profile.width)
+    for name in profiles:
+        profile, family = profile_named(name), family_of(name)
+        # the smoke run shrinks what takes any size; 5B's learned PE fixes its size
+        small = smoke and family.smoke_size is not None and not profile.learned_pe
+        height, width = family.smoke_size if small else (profile.height, profile.width)
         rows.append({"card": card, **bench_profile(name, height, width, smoke, steps, sampling)})
         print(json.dumps(rows[-1]), flush=True)
     dtype = "fp32, 1 block" if smoke else "bf16"
     print(f"\ncard: {card}; random weights, {dtype}, LoRA r128 (alpha 64), batch 1")
     print(
         "| profile | size | s/step (checkpointing on, off) | train peak GB (on, off) "
-        f"| {sampling}-step CFG sampling s (VAE tiled, whole) | sampling peak GB (tiled, whole) "
+        f"| {sampling}-step CFG sampling s (VAE as the stages, whole) | sampling peak GB (stages, whole) "
         "| LoRA save+load (s) | LPIPS 9 frames (s) |"
     )
     print("|---|---|---|---|---|---|---|---|")
@@ -339,36 +583,50 @@ def run_gpu(smoke: bool) -> list[dict]:
             f"| {r['lora_save_load_s']:.1f} | {r['lpips_9_frames_s']:.2f} |"
         )
     print(
-        "\n| profile | tokens | forward TFLOP | matmul TFLOP/s (block mix) | step TFLOP/s (checkpointing on, off) "
-        "| utilisation (on, off) | sampling TFLOP/s | utilisation |"
+        "\n| profile | tokens (video + text) | forward TFLOP | matmul TFLOP/s (block mix) "
+        "| step TFLOP/s (checkpointing on, off) | utilisation (on, off) | sampling TFLOP/s | utilisation |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['profile']} | {r['video_tokens'] + TEXT_TOKENS} | {r['forward_tflop']:.1f} "
+            f"| {r['profile']} | {r['video_tokens']} + {r['text_tokens']} | {r['forward_tflop']:.1f} "
             f"| {r['matmul_block_tflops']:.0f} | {r['step_tflops']:.0f}, {r['step_no_checkpointing_tflops']:.0f} "
             f"| {r['step_utilisation']:.2f}, {r['step_no_checkpointing_utilisation']:.2f} "
             f"| {r['sampling_tflops']:.0f} | {r['sampling_utilisation']:.2f} |"
         )
-    print(
-        f"\nencode_text alone ({text['component']}, {text['parameters']:,} parameters): "
-        f"peak {_gb(text['peak_gb'])} GB, {text['encode_s_per_prompt']:.3f} s per prompt; train and restore "
-        "hold no text encoder (their rows above)"
-    )
+    by_family = {r["profile"]: r for r in rows}
+    if {"cogvideox1.5-5b-i2v", "wan2.2-ti2v-5b"} <= by_family.keys():
+        cog, wan = by_family["cogvideox1.5-5b-i2v"], by_family["wan2.2-ti2v-5b"]
+        print(
+            "\nwan2.2-ti2v-5b / cogvideox1.5-5b-i2v, same card and run: s/step "
+            f"{wan['step_s'] / cog['step_s']:.2f} (checkpointing on), "
+            f"{wan['step_no_checkpointing_s'] / cog['step_no_checkpointing_s']:.2f} (off); "
+            f"sampling {wan['sampling_s'] / cog['sampling_s']:.2f}"
+        )
+    for text in texts:
+        print(
+            f"\nencode_text alone ({text['family']}: {text['component']}, {text['parameters']:,} parameters): "
+            f"peak {_gb(text['peak_gb'])} GB, {text['encode_s_per_prompt']:.3f} s per prompt"
+        )
+    print("train and restore hold no text encoder (their rows above)")
     out = os.environ.get("OUT")
     if out:
-        Path(out, "bench-gpu.json").write_text(json.dumps({"text_encoder": text, "profiles": rows}, indent=1))
+        record = {"text_encoders": texts, "profiles": rows}
+        Path(out, "bench-gpu.json").write_text(json.dumps(record, indent=1))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("check", choices=("build", "step", "gpu"))
-    parser.add_argument("profile", nargs="?", choices=tuple(REAL_TRANSFORMERS), default="cogvideox1.5-5b-i2v")
+    parser.add_argument("profile", nargs="?", choices=REAL_PROFILES, default="cogvideox1.5-5b-i2v")
     parser.add_argument("--smoke", action="store_true", help="gpu: the same code on CPU, 1 block, 2 steps")
+    parser.add_argument(
+        "--profiles", nargs="+", choices=REAL_PROFILES, default=GPU_PROFILES, help="gpu: these, in this order"
+    )
     args = parser.parse_args()
     if args.check == "gpu":
-        run_gpu(args.smoke)
+        run_gpu(args.smoke, tuple(args.profiles))
     else:
         print(json.dumps((check_build if args.check == "build" else check_step)(args.profile)))
 

@@ -16,6 +16,25 @@ from progrestore.data.framing import frame_image
 REPO = Path(__file__).resolve().parents[1]
 TASKS = tasks.names()  # every registered task, the paper's and beyond
 TINY_CLIP = ClipSettings(width=160, height=96, frames=9, fps=5, clips_per_image=2)
+# the files of a published pipeline folder (both families), with the shard counts of our tiny ones (the real
+# transformers have several shards of up to 5 GB); tokenizer/: spiece.model and three JSON files, no
+# tokenizer.json (the published Wan folder has one too; transformers reads either)
+HUB_FOLDER_FILES = {
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors.index.json",
+    "text_encoder/model-00001-of-00002.safetensors",
+    "text_encoder/model-00002-of-00002.safetensors",
+    "tokenizer/added_tokens.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/spiece.model",
+    "tokenizer/tokenizer_config.json",
+    "transformer/config.json",
+    "transformer/diffusion_pytorch_model.safetensors.index.json",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+}
 
 
 @pytest.fixture(scope="session")

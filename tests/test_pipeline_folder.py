@@ -26,27 +26,9 @@ from progrestore.model.families import load_specification
 from progrestore.model.settings import model_settings
 from progrestore.model.specification import AUTOENCODER, DENOISER, PARTS, TEXT, Sampling
 
-from .conftest import REPO
+from .conftest import HUB_FOLDER_FILES, REPO
 from .helpers.stages import run_stage
 
-# the published folders' files, with the shard counts of our tiny ones (the real transformer has 3 shards
-# of up to 5 GB, the real T5 2); tokenizer/: spiece.model and three JSON files, no tokenizer.json
-EXPECTED_FILES = {
-    "model_index.json",
-    "scheduler/scheduler_config.json",
-    "text_encoder/config.json",
-    "text_encoder/model.safetensors.index.json",
-    "text_encoder/model-00001-of-00002.safetensors",
-    "text_encoder/model-00002-of-00002.safetensors",
-    "tokenizer/added_tokens.json",
-    "tokenizer/special_tokens_map.json",
-    "tokenizer/spiece.model",
-    "tokenizer/tokenizer_config.json",
-    "transformer/config.json",
-    "transformer/diffusion_pytorch_model.safetensors.index.json",
-    "vae/config.json",
-    "vae/diffusion_pytorch_model.safetensors",
-}
 PROFILE_OF_LAYOUT = {"1.5": "cogvideox1.5-5b-i2v", "1.0": "cogvideox-5b-i2v"}
 
 
@@ -90,7 +72,7 @@ def test_the_folder_has_the_hub_layout(hub_folders, layout):
     folder = Path(hub_folders[layout])
     files = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
     shards = {f for f in files if f.startswith("transformer/diffusion_pytorch_model-")}
-    assert files - shards == EXPECTED_FILES and len(shards) >= 2
+    assert files - shards == HUB_FOLDER_FILES and len(shards) >= 2
     index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == "CogVideoXImageToVideoPipeline"
     assert index["tokenizer"] == ["transformers", "T5Tokenizer"]

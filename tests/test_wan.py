@@ -27,26 +27,9 @@ from progrestore.model.wan.conditioning import token_timesteps, training_sigmas,
 from progrestore.model.wan.configs import REAL_TRANSFORMER, REAL_VAE, TEXT_TOKENS
 from progrestore.model.wan.pipeline_folder import build_tiny_folder
 
-from .conftest import REPO
+from .conftest import HUB_FOLDER_FILES, REPO
 
 HEIGHT, WIDTH, FRAMES = 96, 160, 9
-# the published folder's files, with our tiny shard counts (no tokenizer.json: converted from spiece.model)
-EXPECTED_FILES = {
-    "model_index.json",
-    "scheduler/scheduler_config.json",
-    "text_encoder/config.json",
-    "text_encoder/model.safetensors.index.json",
-    "text_encoder/model-00001-of-00002.safetensors",
-    "text_encoder/model-00002-of-00002.safetensors",
-    "tokenizer/added_tokens.json",
-    "tokenizer/special_tokens_map.json",
-    "tokenizer/spiece.model",
-    "tokenizer/tokenizer_config.json",
-    "transformer/config.json",
-    "transformer/diffusion_pytorch_model.safetensors.index.json",
-    "vae/config.json",
-    "vae/diffusion_pytorch_model.safetensors",
-}
 
 
 def _settings(profile: str = "wan-tiny", path: str | None = None) -> ModelSettings:
@@ -77,7 +60,7 @@ def _first_frame(frames: np.ndarray) -> torch.Tensor:
 def test_the_folder_has_the_published_layout_and_loads_part_by_part(hub_folder):
     files = {str(p.relative_to(hub_folder)) for p in hub_folder.rglob("*") if p.is_file()}
     shards = {f for f in files if f.startswith("transformer/diffusion_pytorch_model-")}
-    assert files - shards == EXPECTED_FILES and len(shards) >= 2
+    assert files - shards == HUB_FOLDER_FILES and len(shards) >= 2
     index = json.loads((hub_folder / "model_index.json").read_text())
     assert index["_class_name"] == "WanPipeline" and index["expand_timesteps"] is True
     assert index["transformer"] == ["diffusers", "WanTransformer3DModel"]

@@ -312,18 +312,28 @@ def save_component(folder: Path, name: str, module, sharded: bool) -> None:
     module.save_pretrained(folder / name, safe_serialization=True, max_shard_size=shard)
 
 
-def seeded_bf16(seed: int, build: Callable[[], dict]) -> dict:
-    """``build()``'s modules, randomly initialised from ``seed`` in bf16 (as published; a cast afterwards
-    would warn), their float buffers too; the global random state is left as it was."""
+def seeded(
+    seed: int, dtype: torch.dtype, build: Callable[[], dict], device: str | torch.device = "cpu"
+) -> dict:
+    """``build()``'s modules, randomly initialised from ``seed`` directly in ``dtype`` on ``device`` (a cast
+    afterwards would warn, and a 5B model built in fp32 first would need 20 GB), frozen; the global random
+    state is left as it was."""
     default = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(seed)
-        torch.set_default_dtype(torch.bfloat16)
+        torch.set_default_dtype(dtype)
         try:
             modules = build()
         finally:
             torch.set_default_dtype(default)
-    for module in modules.values():  # buffers computed in float64 (e.g. a sin-cos table, which it learns)
+    return {name: module.eval().requires_grad_(False) for name, module in modules.items()}
+
+
+def tiny_bf16(seed: int, build: Callable[[], dict]) -> dict:
+    """The tiny models of ``build``, in bf16 as published, their float buffers too (some are computed in
+    float64, e.g. a sin-cos table that a model learns)."""
+    modules = seeded(seed, torch.bfloat16, build)
+    for module in modules.values():
         for buffer in module.buffers():
             if buffer.is_floating_point():
                 buffer.data = buffer.data.to(torch.bfloat16)

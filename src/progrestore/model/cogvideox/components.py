@@ -23,7 +23,7 @@ from progrestore.model.cogvideox.configs import (
 )
 from progrestore.model.cogvideox.pipeline_folder import tiny_pipeline_folder
 from progrestore.model.cogvideox.profiles import PROFILES
-from progrestore.model.hub_folder import FolderLayout, device_and_dtype, pretrained_components
+from progrestore.model.hub_folder import FolderLayout, device_and_dtype, pretrained_components, seeded
 from progrestore.model.profiles import Profile
 from progrestore.model.specification import PARTS, TEXT
 
@@ -151,23 +151,17 @@ def real_architecture_components(
         if real_text_encoder
         else {"vocab_size": len(tokenizer), "pad_token_id": 0, "eos_token_id": 1, **TINY_T5}
     )
-    default = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]), torch.device(device):
-        torch.manual_seed(seed)
-        torch.set_default_dtype(dtype)  # built in ``dtype``: a 5B model in fp32 first would need 22 GB
-        try:
-            transformer = CogVideoXTransformer3DModel(**transformer_config)
-            vae = AutoencoderKLCogVideoX(**vae_config)
-            text_encoder = T5EncoderModel(T5Config(**t5))
-        finally:
-            torch.set_default_dtype(default)
-    return {
-        "tokenizer": tokenizer,
-        "text_encoder": text_encoder.eval().requires_grad_(False),
-        "vae": vae.eval().requires_grad_(False),
-        "transformer": transformer.eval().requires_grad_(False),
-        "scheduler": CogVideoXDPMScheduler(**SCHEDULER),
-    }
+    modules = seeded(
+        seed,
+        dtype,
+        lambda: {
+            "transformer": CogVideoXTransformer3DModel(**transformer_config),
+            "vae": AutoencoderKLCogVideoX(**vae_config),
+            "text_encoder": T5EncoderModel(T5Config(**t5)),
+        },
+        device,
+    )
+    return {"tokenizer": tokenizer, **modules, "scheduler": CogVideoXDPMScheduler(**SCHEDULER)}
 
 
 def make_pipeline(components: dict):

@@ -30,7 +30,7 @@ from progrestore.model.hub_folder import (
     library_versions,
     piece_count,
     save_component,
-    seeded_bf16,
+    tiny_bf16,
     tiny_vocabulary,
     write_scheduler,
     write_t5_tokenizer,
@@ -70,7 +70,7 @@ def tiny_modules(layout: str, seed: int, vocab_size: int) -> dict:
             "vae": AutoencoderKLCogVideoX(**TINY_VAE, invert_scale_latents=layout == "1.5"),
         }
 
-    return seeded_bf16(seed, build)
+    return tiny_bf16(seed, build)
 
 
 def _recipe(layout: str, seed: int) -> dict:

@@ -9,8 +9,6 @@ spacing, as the official demo does, whatever scheduler class a hub folder ships 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -25,31 +23,27 @@ from progrestore.model.cogvideox.conditioning import (
     rotary_embedding,
 )
 from progrestore.model.cogvideox.configs import TEXT_TOKENS
+from progrestore.model.pipeline_backbone import PipelineBackbone
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
-    LORA_WEIGHTS,
     PARTS,
     TEXT,
-    ModelSpecification,
     Sampling,
 )
 
 SAMPLERS = {"dpm": "CogVideoXDPMScheduler", "ddim": "CogVideoXDDIMScheduler"}
 
 
-class CogVideoXImageToVideo(ModelSpecification):
+class CogVideoXImageToVideo(PipelineBackbone):
     samplers = tuple(SAMPLERS)
     dynamic_cfg = True  # the pipeline's ``use_dynamic_cfg``
+    folder = FOLDER
+    pipeline_class = "CogVideoXImageToVideoPipeline"
 
     def __init__(self, settings: ModelSettings | None, components: dict):
-        super().__init__(settings)
-        self.pipe = make_pipeline(components)
-        names = ("vae", "transformer", "text_encoder")
-        module = next(components[n] for n in names if components.get(n) is not None)
-        self._device, self._dtype = module.device, module.dtype  # where the loaded modules are
-        self._sampler: str | None = None  # the pipeline's own scheduler until a sampler is chosen
+        super().__init__(settings, make_pipeline(components))
 
     @classmethod
     def load(cls, settings: ModelSettings, parts: frozenset[str] = PARTS) -> CogVideoXImageToVideo:
@@ -58,39 +52,17 @@ class CogVideoXImageToVideo(ModelSpecification):
         )
         return cls(settings, components)
 
-    @property
-    def parts(self) -> frozenset[str]:
-        return FOLDER.loaded_parts({name: getattr(self.pipe, name, None) for name in FOLDER.components})
-
-    def _require(self, *parts: str) -> None:
-        """A stage that loaded only some parts must not reach for the others: say so, not AttributeError."""
-        missing = set(parts) - self.parts
-        if missing:
-            raise RuntimeError(f"the model was loaded without its {', '.join(sorted(missing))} part")
-
-    @property
-    def denoiser(self) -> torch.nn.Module:
-        return self.pipe.transformer
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
-
     @torch.inference_mode()
     def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> scaled latents (T', C, h, w), float32."""
-        self._require(AUTOENCODER)
+        self.require(AUTOENCODER)
         video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
 
     @torch.inference_mode()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """The T5 embedding (226, D) of one prompt."""
-        self._require(TEXT)
+        self.require(TEXT)
         embeds, _ = self.pipe.encode_prompt(
             prompt=prompt,
             do_classifier_free_guidance=False,
@@ -108,7 +80,7 @@ class CogVideoXImageToVideo(ModelSpecification):
         generator: torch.Generator,
         image_dropout: float,
     ) -> torch.Tensor:
-        self._require(AUTOENCODER, DENOISER)
+        self.require(AUTOENCODER, DENOISER)
         pipe, device, dtype = self.pipe, self.device, self.dtype
         config = pipe.transformer.config  # ``denoiser`` may be wrapped (DDP); the config is the pipeline's
         frames = (latents.shape[0] - 1) * pipe.vae.config.temporal_compression_ratio + 1
@@ -157,24 +129,13 @@ class CogVideoXImageToVideo(ModelSpecification):
             return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
         return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"
 
-    def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
-        from diffusers import CogVideoXImageToVideoPipeline
-
-        CogVideoXImageToVideoPipeline.save_lora_weights(
-            str(folder), transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
-        )
-        return Path(folder) / LORA_WEIGHTS
-
-    def load_lora(self, folder: Path) -> None:
-        self.pipe.load_lora_weights(str(folder), weight_name=LORA_WEIGHTS, adapter_name="restoration")
-
     def use_sampler(self, name: str) -> None:
         """The sampler ``name`` on the model's noise schedule, with trailing spacing."""
         import diffusers
 
         sampler = getattr(diffusers, SAMPLERS[name])
         self.pipe.scheduler = sampler.from_config(self.pipe.scheduler.config, timestep_spacing="trailing")
-        self._sampler = name
+        self.sampler = name
 
     @torch.inference_mode()
     def sample(
@@ -185,8 +146,8 @@ class CogVideoXImageToVideo(ModelSpecification):
         frames: int,
         sampling: Sampling,
     ) -> np.ndarray:
-        self._require(AUTOENCODER, DENOISER)
-        if self._sampler != sampling.scheduler:
+        self.require(AUTOENCODER, DENOISER)
+        if self.sampler != sampling.scheduler:
             self.use_sampler(sampling.scheduler)
         device, dtype = self.device, self.dtype
         output = self.pipe(
@@ -202,7 +163,7 @@ class CogVideoXImageToVideo(ModelSpecification):
             generator=torch.Generator(device).manual_seed(sampling.seed),
             output_type="np",
         ).frames[0]
-        return (np.clip(output, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return self.to_uint8(output)
 
 
 SPECIFICATION = CogVideoXImageToVideo

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from progrestore.model.hub_folder import FolderLayout, device_and_dtype, pretrained_components
+from progrestore.model.hub_folder import FolderLayout, device_and_dtype, pretrained_components, seeded
 from progrestore.model.profiles import Profile
 from progrestore.model.specification import PARTS, TEXT
 from progrestore.model.wan.configs import (
@@ -77,23 +77,17 @@ def real_architecture_components(
     vae_config = REAL_VAE | ({"base_dim": vae_width, "decoder_base_dim": vae_width} if vae_width else {})
     tokenizer = tiny_components(0, frozenset({TEXT}))["tokenizer"]
     umt5 = {**TINY_UMT5, "d_model": REAL_UMT5["d_model"], "vocab_size": len(tokenizer)}
-    default = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]), torch.device(device):
-        torch.manual_seed(seed)
-        torch.set_default_dtype(dtype)  # built in ``dtype``: a 5B model in fp32 first would need 20 GB
-        try:
-            transformer = WanTransformer3DModel(**transformer_config)
-            vae = AutoencoderKLWan(**vae_config)
-            text_encoder = UMT5EncoderModel(UMT5Config(**umt5))
-        finally:
-            torch.set_default_dtype(default)
-    return {
-        "tokenizer": tokenizer,
-        "text_encoder": text_encoder.eval().requires_grad_(False),
-        "vae": vae.eval().requires_grad_(False),
-        "transformer": transformer.eval().requires_grad_(False),
-        "scheduler": UniPCMultistepScheduler(**SCHEDULER),
-    }
+    modules = seeded(
+        seed,
+        dtype,
+        lambda: {
+            "transformer": WanTransformer3DModel(**transformer_config),
+            "vae": AutoencoderKLWan(**vae_config),
+            "text_encoder": UMT5EncoderModel(UMT5Config(**umt5)),
+        },
+        device,
+    )
+    return {"tokenizer": tokenizer, **modules, "scheduler": UniPCMultistepScheduler(**SCHEDULER)}
 
 
 def make_pipeline(components: dict):

@@ -15,7 +15,7 @@ from progrestore.model.hub_folder import (
     library_versions,
     piece_count,
     save_component,
-    seeded_bf16,
+    tiny_bf16,
     tiny_vocabulary,
     write_model_index,
     write_scheduler,
@@ -40,7 +40,7 @@ def tiny_modules(seed: int, vocab_size: int) -> dict:
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
-    return seeded_bf16(
+    return tiny_bf16(
         seed,
         lambda: {
             "text_encoder": UMT5EncoderModel(UMT5Config(vocab_size=vocab_size, **TINY_UMT5)),

@@ -13,21 +13,18 @@ official alternative; Euler).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from progrestore.model.pipeline_backbone import PipelineBackbone
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
-    LORA_WEIGHTS,
     PARTS,
     TEXT,
-    ModelSpecification,
     Sampling,
 )
 from progrestore.model.wan.components import FOLDER, load_components, make_pipeline
@@ -55,16 +52,13 @@ def pixels(frames: torch.Tensor) -> torch.Tensor:
     return 2.0 * (frames.to(torch.float32) / 255.0) - 1.0
 
 
-class WanImageToVideo(ModelSpecification):
+class WanImageToVideo(PipelineBackbone):
     samplers = tuple(SAMPLERS)
+    folder = FOLDER
+    pipeline_class = "WanImageToVideoPipeline"
 
     def __init__(self, settings: ModelSettings | None, components: dict):
-        super().__init__(settings)
-        self.pipe = make_pipeline(components)
-        names = ("vae", "transformer", "text_encoder")
-        module = next(components[n] for n in names if components.get(n) is not None)
-        self._device, self._dtype = module.device, module.dtype  # where the loaded modules are
-        self._sampler: str | None = None  # the folder's scheduler until a sampler is chosen
+        super().__init__(settings, make_pipeline(components))
         self._sigmas = training_sigmas(FLOW_SHIFT, TRAIN_TIMESTEPS)
         self._weights = training_weights(self._sigmas * TRAIN_TIMESTEPS)
 
@@ -72,38 +66,17 @@ class WanImageToVideo(ModelSpecification):
     def load(cls, settings: ModelSettings, parts: frozenset[str] = PARTS) -> WanImageToVideo:
         return cls(settings, load_components(settings.profile, settings.path, settings.seed, parts))
 
-    @property
-    def parts(self) -> frozenset[str]:
-        return FOLDER.loaded_parts({name: getattr(self.pipe, name, None) for name in FOLDER.components})
-
-    def _require(self, *parts: str) -> None:
-        missing = set(parts) - self.parts
-        if missing:
-            raise RuntimeError(f"the model was loaded without its {', '.join(sorted(missing))} part")
-
-    @property
-    def denoiser(self) -> torch.nn.Module:
-        return self.pipe.transformer
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._dtype
-
     @torch.inference_mode()
     def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> normalised latents (T', 48, H/16, W/16), float32."""
-        self._require(AUTOENCODER)
+        self.require(AUTOENCODER)
         video = pixels(torch.from_numpy(frames).permute(3, 0, 1, 2))
         return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
 
     @torch.inference_mode()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """The UMT5 embedding (512, D) of one prompt, zero past its tokens, as the pipeline builds it."""
-        self._require(TEXT)
+        self.require(TEXT)
         embeds, _ = self.pipe.encode_prompt(
             prompt=prompt,
             do_classifier_free_guidance=False,
@@ -126,7 +99,7 @@ class WanImageToVideo(ModelSpecification):
         generator: torch.Generator,
         image_dropout: float,
     ) -> torch.Tensor:
-        self._require(AUTOENCODER, DENOISER)
+        self.require(AUTOENCODER, DENOISER)
         device, dtype = self.device, self.dtype
         clean = latents.permute(1, 0, 2, 3)[None].to(device, torch.float32)  # (1, 48, T', h, w)
         index = torch.randint(0, len(self._sigmas), (1,), generator=generator)
@@ -155,17 +128,6 @@ class WanImageToVideo(ModelSpecification):
     def positional_embedding(self, frames: int) -> str:
         return "none (3D rotary only)"
 
-    def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
-        from diffusers import WanImageToVideoPipeline
-
-        WanImageToVideoPipeline.save_lora_weights(
-            str(folder), transformer_lora_layers=state, transformer_lora_adapter_metadata=metadata
-        )
-        return Path(folder) / LORA_WEIGHTS
-
-    def load_lora(self, folder: Path) -> None:
-        self.pipe.load_lora_weights(str(folder), weight_name=LORA_WEIGHTS, adapter_name="restoration")
-
     def use_sampler(self, name: str) -> None:
         """The sampler ``name`` on the model's flow-matching schedule, with its shift (Euler names it
         ``shift``: from the config alone it would silently take 1)."""
@@ -180,7 +142,7 @@ class WanImageToVideo(ModelSpecification):
             self.pipe.scheduler = sampler.from_config(
                 config, flow_shift=shift, use_flow_sigmas=True, prediction_type="flow_prediction"
             )
-        self._sampler = name
+        self.sampler = name
 
     @torch.inference_mode()
     def sample(
@@ -191,8 +153,8 @@ class WanImageToVideo(ModelSpecification):
         frames: int,
         sampling: Sampling,
     ) -> np.ndarray:
-        self._require(AUTOENCODER, DENOISER)
-        if self._sampler != sampling.scheduler:
+        self.require(AUTOENCODER, DENOISER)
+        if self.sampler != sampling.scheduler:
             self.use_sampler(sampling.scheduler)
         device, dtype = self.device, self.dtype
         output = self.pipe(
@@ -207,4 +169,4 @@ class WanImageToVideo(ModelSpecification):
             generator=torch.Generator(device).manual_seed(sampling.seed),
             output_type="np",
         ).frames[0]
-        return (np.clip(output, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return self.to_uint8(output)
