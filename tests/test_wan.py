@@ -353,3 +353,24 @@ def test_wan_tiny_runs_every_model_stage_restore_and_reloblur(tmp_path, monkeypa
     out = tmp_path / "metrics/reloblur.json"
     assert main(["reloblur", "reloblur", "--lora", "models/deblur", "--out", str(out)]) == 0
     assert "model" in json.loads(out.read_text())["final"]
+
+
+def test_the_size_rule_is_wans_and_the_clips_are_framed_to_its_native_size(tmp_path):
+    """Multiples of 32 (the 16x VAE times the 2x2 patch); the paper's 1360x768 clips are framed to 704x1280
+    by the centre window of the model's aspect ratio."""
+    from progrestore.data.framing import centre_window
+    from progrestore.errors import ParamsError
+
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    values["model"] |= {"profile": "wan2.2-ti2v-5b", "height": 720}  # a CogVideoX-valid height, not Wan's
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(values))
+    with pytest.raises(
+        ParamsError, match=r"model\.height must be null or a multiple of 32 up to 4096 \(Wan's size step\)"
+    ):
+        model_settings(load_params(tmp_path / "params.yaml"))
+    values["model"]["height"] = None
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(values))
+    settings = model_settings(load_params(tmp_path / "params.yaml"))
+    assert (settings.height, settings.width) == (704, 1280)
+    # 1360x768 is a little taller than 1280x704: the full width, 748 rows from y = 10
+    assert centre_window(1360, 768, settings.width, settings.height) == (0, 10, 1360, 748)
