@@ -42,7 +42,7 @@ from progrestore.model.cogvideox.conditioning import image_latents
 from progrestore.model.specification import Sampling
 from progrestore.train.loop import TrainData, train_lora
 
-from .helpers.tiny_training import tiny_config, tiny_model
+from .helpers.tiny_training import ramp_clip, tiny_config, tiny_model
 
 FRAMES, HEIGHT, WIDTH = 9, 96, 160
 EVERY_LINEAR = (
@@ -65,13 +65,6 @@ SAMPLINGS = [(sampler, guidance) for sampler in ("dpm", "ddim") for guidance in 
 # closest call: white to black, DPM, 3.3x). Required: the repeated first frame at least 2x and the
 # untrained model at least 20x farther than the trained samples.
 REPEAT_MARGIN, UNTRAINED_MARGIN = 2.0, 20.0
-
-
-def _clip(brightening: bool) -> np.ndarray:
-    ramp = np.linspace(0.0, 1.0, FRAMES) if brightening else np.linspace(1.0, 0.0, FRAMES)
-    return (
-        np.broadcast_to(255 * ramp[:, None, None, None], (FRAMES, HEIGHT, WIDTH, 3)).round().astype(np.uint8)
-    )
 
 
 def _distance(sampled: torch.Tensor, target: torch.Tensor) -> float:
@@ -114,7 +107,9 @@ def overfitted() -> dict:
         vae.encoder.conv_out.conv.bias[vae.config.latent_channels :] -= 12.0
     prompt = model.encode_prompt("The light changes.").clone()
     negative = model.encode_prompt("")
-    clips = {"brightening": _clip(True), "darkening": _clip(False)}
+    clips = {
+        name: ramp_clip(name == "brightening", FRAMES, HEIGHT, WIDTH) for name in ("brightening", "darkening")
+    }
     data = TrainData([], {}, {}, {}, FRAMES)
     repeats = {}
     for i, (name, frames) in enumerate(clips.items()):

@@ -138,32 +138,6 @@ def _transformer_calls(model, monkeypatch) -> list[dict]:
     return calls
 
 
-def test_training_conditions_exactly_as_the_pipeline_samples(model, monkeypatch):
-    """The first latent frame the denoiser gets, and the per-token timesteps, are the same bits in
-    training as at the pipeline's first sampling step."""
-    frames = _frames(1)
-    embeds = torch.zeros(TEXT_TOKENS, 32)
-    calls = _transformer_calls(model, monkeypatch)
-    model.sample(frames[0], embeds, embeds, FRAMES, Sampling(1, 1.0, 0, "unipc", False))
-    sampled = calls.pop()
-    latents = model.encode_video(frames, torch.Generator().manual_seed(0)).clone()
-    model.training_loss(
-        model.denoiser, latents, _first_frame(frames), embeds, torch.Generator().manual_seed(3), 0.0
-    )
-    trained = calls.pop()
-    assert not calls
-    expected = model.conditioning(_first_frame(frames)).to(model.dtype)
-    assert torch.equal(sampled["hidden_states"][:, :, :1], expected)
-    assert torch.equal(trained["hidden_states"][:, :, :1], expected)
-    tokens_per_frame = (HEIGHT // 32) * (WIDTH // 32)
-    for call in (sampled, trained):
-        steps = call["timestep"]
-        assert steps.shape == (1, 3 * tokens_per_frame)
-        assert not steps[0, :tokens_per_frame].any() and (steps[0, tokens_per_frame:] == steps[0, -1]).all()
-        assert steps[0, -1] > 0
-    assert sampled["timestep"][0, -1] == 999  # UniPC's first step of the shifted schedule
-
-
 def test_the_flow_matching_schedule_and_weights_are_diffsynths():
     """Known answers: 1,000 levels from 1 down to shift(0.001), the Gaussian weight of mean 1, least at the
     ends and largest in the middle of the timestep range."""

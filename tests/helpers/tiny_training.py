@@ -13,8 +13,10 @@ import torch
 
 from progrestore.config import load_params
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
+from progrestore.model.families import load_specification
 from progrestore.model.profiles import profile_named
 from progrestore.model.settings import ModelSettings
+from progrestore.model.specification import ModelSpecification
 from progrestore.train.loop import TrainConfig, TrainData
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,12 +29,13 @@ def tiny_config(**changes) -> TrainConfig:
     return dataclasses.replace(TrainConfig.from_section(train, tiny=True), **(short | changes))
 
 
-def tiny_model(profile: str = "tiny", positional_embedding: str | None = None) -> CogVideoXImageToVideo:
-    """Every part of a tiny profile, loaded from its cached pipeline folder as the stages load it."""
+def tiny_model(profile: str = "tiny", positional_embedding: str | None = None) -> ModelSpecification:
+    """Every part of a tiny profile (of any family), loaded from its cached pipeline folder as the stages
+    load it (``wan-tiny`` gives the Wan family's specification)."""
     profile_ = profile_named(profile)
     if positional_embedding is None and profile_.learned_pe:
         positional_embedding = "sincos"
-    return CogVideoXImageToVideo.load(
+    return load_specification(
         ModelSettings(profile_, None, 0, positional_embedding, profile_.height, profile_.width)
     )
 
@@ -50,6 +53,14 @@ def synthetic_data(model: CogVideoXImageToVideo, clips: int = 2) -> TrainData:
         data.first_frames[key] = torch.from_numpy(frames[0]).permute(2, 0, 1).contiguous()
         data.prompt_embeds[key] = model.encode_prompt(f"clip {i} brightens.")
     return data
+
+
+def ramp_clip(brightening: bool, frames: int = 9, height: int = 96, width: int = 160) -> np.ndarray:
+    """(frames, height, width, 3) uint8: a flat grey ramp, black to white or white to black."""
+    ramp = np.linspace(0.0, 1.0, frames) if brightening else np.linspace(1.0, 0.0, frames)
+    return (
+        np.broadcast_to(255 * ramp[:, None, None, None], (frames, height, width, 3)).round().astype(np.uint8)
+    )
 
 
 def lora_digest(transformer) -> str:
