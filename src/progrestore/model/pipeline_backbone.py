@@ -1,9 +1,10 @@
 """What every family built on one diffusers image-to-video pipeline shares: the loaded parts, where the
-modules are, the LoRA in diffusers' format, the sampler in use, and the pipeline's frames as uint8.
+modules are, the LoRA in diffusers' format, the sampler in use, and sampling through the pipeline.
 
 A family subclasses :class:`PipelineBackbone` with its ``folder`` (its pipeline folder's layout) and its
 ``pipeline_class`` (the diffusers pipeline whose LoRA loader saves and loads the family's LoRAs), and
-writes the rest of the :class:`ModelSpecification`: encoding, the loss, the samplers, sampling.
+writes the rest of the :class:`ModelSpecification`: encoding, the loss, the samplers (``use_sampler``) and
+its pipeline's own sampling options.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from progrestore.model.hub_folder import FolderLayout
 from progrestore.model.settings import ModelSettings
-from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
+from progrestore.model.specification import AUTOENCODER, DENOISER, LORA_WEIGHTS, ModelSpecification, Sampling
 
 
 class PipelineBackbone(ModelSpecification):
@@ -66,7 +68,36 @@ class PipelineBackbone(ModelSpecification):
     def load_lora(self, folder: Path) -> None:
         self.pipe.load_lora_weights(str(folder), weight_name=LORA_WEIGHTS, adapter_name=self.adapter_name)
 
-    @staticmethod
-    def to_uint8(frames: np.ndarray) -> np.ndarray:
-        """The pipeline's float frames in [0, 1] (``output_type="np"``) -> uint8, rounded."""
-        return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    def sampling_options(self, sampling: Sampling) -> dict:
+        """The family pipeline's own keyword arguments for ``sampling`` (e.g. a guidance schedule)."""
+        return {}
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        image: np.ndarray,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        frames: int,
+        sampling: Sampling,
+    ) -> np.ndarray:
+        """Through the family's pipeline, the same call for every family, with the sampler
+        ``sampling.scheduler``; the pipeline's float frames are rounded to uint8."""
+        self.require(AUTOENCODER, DENOISER)
+        if self.sampler != sampling.scheduler:
+            self.use_sampler(sampling.scheduler)
+        device, dtype = self.device, self.dtype
+        output = self.pipe(
+            image=Image.fromarray(image),
+            prompt_embeds=prompt_embeds[None].to(device, dtype),
+            negative_prompt_embeds=negative_embeds[None].to(device, dtype),
+            height=image.shape[0],
+            width=image.shape[1],
+            num_frames=frames,
+            num_inference_steps=sampling.steps,
+            guidance_scale=sampling.guidance_scale,
+            generator=torch.Generator(device).manual_seed(sampling.seed),
+            output_type="np",
+            **self.sampling_options(sampling),
+        ).frames[0]
+        return (np.clip(output, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
-from PIL import Image
 
 from progrestore.model.cogvideox.components import FOLDER, load_components, make_pipeline
 from progrestore.model.cogvideox.conditioning import (
@@ -129,6 +128,9 @@ class CogVideoXImageToVideo(PipelineBackbone):
             return f"sin-cos (diffusers replaces the learned one: trained for {embed.sample_frames} frames, not {frames})"
         return "sin-cos" if embed.use_positional_embeddings else "none (rotary only)"
 
+    def sampling_options(self, sampling: Sampling) -> dict:
+        return {"use_dynamic_cfg": sampling.dynamic_cfg}
+
     def use_sampler(self, name: str) -> None:
         """The sampler ``name`` on the model's noise schedule, with trailing spacing."""
         import diffusers
@@ -136,34 +138,3 @@ class CogVideoXImageToVideo(PipelineBackbone):
         sampler = getattr(diffusers, SAMPLERS[name])
         self.pipe.scheduler = sampler.from_config(self.pipe.scheduler.config, timestep_spacing="trailing")
         self.sampler = name
-
-    @torch.inference_mode()
-    def sample(
-        self,
-        image: np.ndarray,
-        prompt_embeds: torch.Tensor,
-        negative_embeds: torch.Tensor,
-        frames: int,
-        sampling: Sampling,
-    ) -> np.ndarray:
-        self.require(AUTOENCODER, DENOISER)
-        if self.sampler != sampling.scheduler:
-            self.use_sampler(sampling.scheduler)
-        device, dtype = self.device, self.dtype
-        output = self.pipe(
-            image=Image.fromarray(image),
-            prompt_embeds=prompt_embeds[None].to(device, dtype),
-            negative_prompt_embeds=negative_embeds[None].to(device, dtype),
-            height=image.shape[0],
-            width=image.shape[1],
-            num_frames=frames,
-            num_inference_steps=sampling.steps,
-            guidance_scale=sampling.guidance_scale,
-            use_dynamic_cfg=sampling.dynamic_cfg,
-            generator=torch.Generator(device).manual_seed(sampling.seed),
-            output_type="np",
-        ).frames[0]
-        return self.to_uint8(output)
-
-
-SPECIFICATION = CogVideoXImageToVideo

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
-from PIL import Image
 
 from progrestore.model.pipeline_backbone import PipelineBackbone
 from progrestore.model.settings import ModelSettings
@@ -25,7 +24,6 @@ from progrestore.model.specification import (
     DENOISER,
     PARTS,
     TEXT,
-    Sampling,
 )
 from progrestore.model.wan.components import FOLDER, load_components, make_pipeline
 from progrestore.model.wan.conditioning import (
@@ -143,30 +141,3 @@ class WanImageToVideo(PipelineBackbone):
                 config, flow_shift=shift, use_flow_sigmas=True, prediction_type="flow_prediction"
             )
         self.sampler = name
-
-    @torch.inference_mode()
-    def sample(
-        self,
-        image: np.ndarray,
-        prompt_embeds: torch.Tensor,
-        negative_embeds: torch.Tensor,
-        frames: int,
-        sampling: Sampling,
-    ) -> np.ndarray:
-        self.require(AUTOENCODER, DENOISER)
-        if self.sampler != sampling.scheduler:
-            self.use_sampler(sampling.scheduler)
-        device, dtype = self.device, self.dtype
-        output = self.pipe(
-            image=Image.fromarray(image),
-            prompt_embeds=prompt_embeds[None].to(device, dtype),
-            negative_prompt_embeds=negative_embeds[None].to(device, dtype),
-            height=image.shape[0],
-            width=image.shape[1],
-            num_frames=frames,
-            num_inference_steps=sampling.steps,
-            guidance_scale=sampling.guidance_scale,
-            generator=torch.Generator(device).manual_seed(sampling.seed),
-            output_type="np",
-        ).frames[0]
-        return self.to_uint8(output)
