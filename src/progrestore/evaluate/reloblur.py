@@ -15,10 +15,10 @@ size's aspect ratio is cut from the blurred and the sharp image alike (2152x1210
 the 1.5 model), the blurred window is resized to the working size (area averaging) as the input, and
 every output frame is resized back to the window's size (bicubic) and scored there, at native
 resolution, against the sharp window. The identity method goes through the same down-and-up path, so
-the resampling loss is common to every method. With masks, PSNR and SSIM are also reported inside the
-mask by the registry's maskable metrics (``psnr_masked``: MSE over the masked pixels; ``ssim_masked``: mean SSIM map over the masked
-pixels of the valid region); LPIPS is not masked.
-"""
+the resampling loss is common to every method. With masks, the registry's maskable metrics are also
+reported inside the mask (``psnr_masked``: MSE over the masked pixels; ``ssim_masked``: mean SSIM map
+over the masked pixels of the valid region); LPIPS is not masked. Pairs go through the scoring loop of
+the val clips (:func:`progrestore.evaluate.scoring.score_samples`)."""
 
 from __future__ import annotations
 
