@@ -26,8 +26,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from progrestore.config import load_params
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.methods import ClipContext, method_trajectory
-from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.protocol import SKIMAGE_SSIM_ARGS
+from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS
+from progrestore.evaluate.scoring import FrameScorer
 from progrestore.io.images import read_image
 from progrestore.io.video import read_video
 from progrestore.layout import pipeline_path

@@ -441,7 +441,7 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     """Training steps (with and without gradient checkpointing), LoRA save/load, CFG sampling (with the
     VAE as the stages load real weights: CogVideoX sliced and tiled, Wan tiled; then whole-frame) and LPIPS
     of one real architecture."""
-    from progrestore.evaluate.metrics import FrameScorer
+    from progrestore.evaluate.scoring import FrameScorer
     from progrestore.model.hub_folder import device_and_dtype
 
     family = family_of(name)

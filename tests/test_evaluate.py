@@ -14,9 +14,11 @@ from progrestore.data.dataset import build_task_dataset
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
-from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.report import evaluate_dataset, write_report
-from progrestore.evaluate.report import sheet_rows as sheet_rows_of
+from progrestore.evaluate.metrics import get
+from progrestore.evaluate.progression import progression
+from progrestore.evaluate.report import write_report
+from progrestore.evaluate.scoring import FrameScorer, evaluate_dataset
+from progrestore.evaluate.scoring import sheet_rows as sheet_rows_of
 
 from .conftest import TASKS, TINY_CLIP
 
@@ -56,6 +58,38 @@ def test_every_method_is_scored_per_frame(task, val_folders, scorer):
     assert [label.split()[0] for label, _ in sheet_rows] == METHODS
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_progression_known_answers_on_the_synthetic_clips(task, val_folders, scorer):
+    """The oracle improves at every frame (+1; SSIM on one deblur clip aside), the same clip played
+    backwards gets -1 (the negation), a repeated frame (identity) is constant: Spearman 0, every step not
+    worse, area 0, no frame reaching 90 %."""
+    evaluation = evaluate_dataset(task, val_folders[task], ["oracle", "identity"], scorer)
+    trends = evaluation.progression()
+    for metric in ("psnr", "ssim", "lpips"):
+        for i, clip in enumerate(trends["oracle"][metric]):
+            assert 0.0 < clip["area"] < 1.0 and clip["frame_90"] is not None
+            if (task, metric, i) == ("deblur", "ssim", 0):
+                # the one exception: SSIM falls from frame 4 to 5 (0.3437 -> 0.3393) as the blur shortens,
+                # one adjacent swap: 1 - 6 * 2 / (9 * 80)
+                assert clip["spearman"] == 1.0 - 12.0 / 720.0 and clip["steps_not_worse"] == 7 / 8
+                continue
+            assert clip["spearman"] == 1.0 and clip["steps_not_worse"] == 1.0
+        for clip in trends["identity"][metric]:
+            assert clip == {"spearman": 0.0, "steps_not_worse": 1.0, "area": 0.0, "frame_90": None}
+        for series, forwards in zip(
+            evaluation.values["oracle"][metric], trends["oracle"][metric], strict=True
+        ):
+            backwards = progression(series[::-1], get(metric))
+            if forwards["spearman"] == 1.0:
+                assert backwards["spearman"] == -1.0
+            else:  # the same ranks reversed: the negation, up to the last bit of 1 - 6 sum d^2 / (n (n^2 - 1))
+                assert backwards["spearman"] == pytest.approx(-forwards["spearman"], abs=1e-12)
+            assert backwards["steps_not_worse"] == 1.0 - forwards["steps_not_worse"]
+            assert backwards["area"] is None and backwards["frame_90"] is None  # starts at the clean image
+    assert evaluation.coherence["oracle"]["tlp"] == [0.0, 0.0]
+    assert all(v > 0 for v in evaluation.coherence["identity"]["tlp"])  # the reference moves, identity not
+
+
 def test_classical_baselines_restore_something(val_folders):
     lowlight = json.loads((val_folders["lowlight"] / "manifest.jsonl").read_text().splitlines()[0])
     from progrestore.io.video import read_video
@@ -80,7 +114,19 @@ def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
         {metric: tmp_path / "curves" / metric / "sr.json" for metric in ("psnr", "ssim", "lpips")},
     )
     report = json.loads((tmp_path / "sr.json").read_text())  # the DVC metric: numbers only
-    assert set(report) == {"clips", "final"} and report["clips"] == 2
+    assert set(report) == {"clips", "final", "progression", "coherence"} and report["clips"] == 2
+    assert {k: report["progression"]["oracle"][k]["spearman"] for k in ("psnr", "ssim", "lpips")} == {
+        "psnr": 1.0,
+        "ssim": 1.0,
+        "lpips": 1.0,
+    }
+    assert report["progression"]["identity"]["psnr"] == {
+        "spearman": 0.0,
+        "steps_not_worse": 1.0,
+        "area": 0.0,
+        "frame_90": None,
+    }
+    assert report["coherence"]["oracle"]["tlp"] == 0.0 and report["coherence"]["identity"]["tlp"] > 0
     assert report["final"]["oracle"] == {"psnr": None, "ssim": 1.0, "lpips": 0.0}  # null: infinite PSNR
     assert all(isinstance(v, float) for m in METHODS[1:] for v in report["final"][m].values())
     about = json.loads((tmp_path / "sr" / "about.json").read_text())
@@ -93,7 +139,16 @@ def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
     assert rows[-1]["oracle"] is None and rows[0]["identity"] == pytest.approx(
         summary["per_frame"]["identity"]["psnr"][0]
     )
-    assert set(json.loads((tmp_path / "sr" / "clips.json").read_text())) == {"chelsea_v0", "chelsea_v1"}
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"{name} in strict JSON")
+
+    clips = json.loads((tmp_path / "sr" / "clips.json").read_text(), parse_constant=no_constants)
+    assert set(clips) == {"chelsea_v0", "chelsea_v1"}
+    oracle = clips["chelsea_v0"]["oracle"]
+    assert oracle["psnr"] is None and oracle["progression"]["psnr"]["frame_90"] == 9  # inf: clean, capped
+    assert oracle["coherence"] == {"tlp": 0.0, "static_change": oracle["coherence"]["static_change"]}
+    assert clips["chelsea_v0"]["identity"]["coherence"]["static_change"] == 0.0  # a repeated frame
 
 
 def test_mlflow_run_holds_step_indexed_curves(tmp_path, monkeypatch):

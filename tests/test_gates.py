@@ -57,10 +57,17 @@ def workspace(tmp_path, monkeypatch) -> Path:
 def _write(workspace: Path, task: str, report: dict) -> None:
     """``report`` ({final, per_frame[, profile]}) as the evaluate stage lays it out: the numbers in
     metrics/<task>.json, the per-frame rows in metrics/per_frame/<metric>/<task>.json, the profile in about.json."""
-    from progrestore.evaluate.report import finite_or_null, plot_rows
+    from progrestore.evaluate.metrics import get
+    from progrestore.evaluate.progression import progression
+    from progrestore.evaluate.report import finite_or_null, plot_rows, strict
 
     final = {m: {k: finite_or_null(v) for k, v in per.items()} for m, per in report["final"].items()}
-    (workspace / "metrics" / f"{task}.json").write_text(json.dumps({"clips": 2, "final": final}))
+    trends = {
+        m: {k: progression(series, get(k)) for k, series in per.items()}
+        for m, per in report["per_frame"].items()
+    }
+    numbers = {"clips": 2, "final": final, "progression": strict(trends)}
+    (workspace / "metrics" / f"{task}.json").write_text(json.dumps(numbers, allow_nan=False))
     for metric in ("psnr", "ssim", "lpips"):
         path = workspace / "metrics" / "per_frame" / metric / f"{task}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +123,17 @@ def test_an_oracle_close_to_clean_fails_on_the_oracle_row_alone(workspace, capsy
     failing = [line for line in capsys.readouterr().out.splitlines() if line.rstrip().endswith("FAIL")]
     assert len(failing) == 1
     assert re.match(r"oracle\s+sr/oracle\s+45\.0000/0\.9990/0\.0010\s+inf/1/0\s+FAIL", failing[0])
+
+
+def test_an_oracle_that_is_not_monotone_fails_on_the_monotone_row(workspace, capsys):
+    report = _report()
+    psnr = report["per_frame"]["oracle"]["psnr"]
+    psnr[3], psnr[4] = psnr[4], psnr[3]  # one adjacent swap: Spearman 1 - 6 * 2 / (9 * 80)
+    _write(workspace, "sr", report)
+    assert _gate() == 1
+    out = capsys.readouterr().out
+    assert re.search(r"monotone\s+sr/oracle\s+\+0\.9833/\+1\.0000\s+psnr \+1/lpips \+1\s+FAIL", out)
+    assert re.search(r"monotone\s+deblur/oracle\s+\+1\.0000/\+1\.0000\s+psnr \+1/lpips \+1\s+ok", out)
 
 
 def test_non_finite_or_out_of_range_values_fail(workspace, capsys):

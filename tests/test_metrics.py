@@ -11,8 +11,10 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from progrestore.evaluate.lpips_weights import load_trunk
-from progrestore.evaluate.metrics import FrameScorer, Lpips, psnr, ssim
-from progrestore.evaluate.protocol import SKIMAGE_SSIM_ARGS
+from progrestore.evaluate.metrics.psnr import psnr
+from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS, ssim
+from progrestore.evaluate.perceptual import Lpips, LpipsMeasure
+from progrestore.evaluate.scoring import FrameScorer
 from progrestore.io.images import read_image
 
 DATA = Path(__file__).parent / "data" / "lpips"
@@ -56,7 +58,7 @@ def test_cached_reference_path_equals_pairwise_lpips_and_skimage(perceptual):
     noise = rng.normal(0, 1, (5, 48, 80, 3)) * np.array([40, 20, 10, 5, 0])[:, None, None, None]
     frames = np.clip(clean + noise, 0, 255).astype(np.uint8)
     frames[1] = frames[0]  # repeated frames are scored once and get the same values
-    scorer = FrameScorer(perceptual, batch=2)
+    scorer = FrameScorer({"lpips": LpipsMeasure(perceptual, batch=2)})
     scores = scorer.score(frames, scorer.reference(clean))
 
     reference_model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
@@ -75,7 +77,7 @@ def test_metrics_order_degradations_sensibly(perceptual, examples):
     ref = examples["ex_ref"].astype(float)
     rng = np.random.default_rng(2)
     light, heavy = (np.clip(ref + rng.normal(0, s, ref.shape), 0, 255).astype(np.uint8) for s in (5, 30))
-    scorer = FrameScorer(perceptual)
+    scorer = FrameScorer({"lpips": LpipsMeasure(perceptual)})
     scores = scorer.score(np.stack([heavy, light]), scorer.reference(examples["ex_ref"]))
     assert scores["psnr"][0] < scores["psnr"][1] and scores["ssim"][0] < scores["ssim"][1]
     assert scores["lpips"][0] > scores["lpips"][1]

@@ -3,8 +3,8 @@
 A stage's code deps must be files (no folders, which over-cover) and equal the closure of every
 ``progrestore`` import reachable from the script, at module level or inside functions. The imports
 the source cannot show are those made by name: ``tasks.get(task)`` loading the task's module may add the
-stage's own task module and what it imports; the backbone registry is followed for every family (see
-:func:`registry_imports`). The pipeline test checks with the modules each stage really loaded (and the
+stage's own task module and what it imports; the backbone registry is followed for every family and the
+metric registry for every metric (see :func:`registry_imports`). The pipeline test checks with the modules each stage really loaded (and the
 params keys it really read) that nothing else is missing.
 """
 
@@ -36,13 +36,18 @@ def module_file(name: str) -> Path | None:
 
 @functools.cache
 def registry_imports() -> dict[Path, set[str]]:
-    """What the backbone registry imports by name, by the file that does it: listing the profiles
-    (``model.profiles``) imports every family's ``profiles`` module, and loading a model
-    (``model.families``) the specification module the profile's family names, here every family's."""
+    """What the backbone and metric registries import by name, by the file that does it: listing the
+    profiles (``model.profiles``) imports every family's ``profiles`` module, loading a model
+    (``model.families``) the specification module the profile's family names, here every family's, and
+    listing the metrics (``evaluate.metrics``) every metric's module."""
+    from progrestore.evaluate import metrics
     from progrestore.model import profiles
 
     families = [profiles.family_named(name) for name in profiles.family_names()]
     return {
+        module_file("progrestore.evaluate.metrics"): {
+            f"progrestore.evaluate.metrics.{m.name}" for m in metrics.metrics()
+        },
         module_file("progrestore.model.profiles"): {f"progrestore.model.{f.name}.profiles" for f in families},
         module_file("progrestore.model.families"): {f.specification.partition(":")[0] for f in families},
     }

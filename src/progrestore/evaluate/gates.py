@@ -7,12 +7,16 @@ infinite PSNR (a frame equal to the clean image).
 
 Checks, each a row of the printed table:
 - ``present``: every task's metrics file exists, parses, and has every evaluated method with T frames;
-- ``range``: every per-frame value is in range (SSIM in [-1, 1], LPIPS >= 0, PSNR >= 0) and finite, except a
-  PSNR of inf where SSIM is 1 and LPIPS 0 (an exact frame);
+- ``range``: every per-frame value is finite and in its metric's range (the metric registry: SSIM in
+  [-1, 1], LPIPS >= 0, PSNR >= 0), or the metric's exact value on a frame where every metric has its exact
+  value (PSNR inf where SSIM is 1 and LPIPS 0);
 - ``oracle``: the oracle's last frame is exactly clean (PSNR inf, SSIM 1, LPIPS 0), if ``gates.oracle_exact``;
+- ``monotone``: the oracle's mean Spearman correlation of frame and value is exactly +1 (each clip's
+  synthetic progression improves at every frame) for each metric listed in ``gates.oracle_monotone``;
 - ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB
   (a key ``model@<profile>`` applies to the model method of that profile only);
-- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than ``gates.tolerance``;
+- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than its
+  ``gates.tolerance.<metric>``;
   a task without metrics at REV fails (a comparison that cannot be made is not a pass), and a REV that
   is not a commit stops the command before any check.
 """
@@ -27,7 +31,8 @@ from pathlib import Path
 
 from progrestore.config import Section
 from progrestore.errors import InputError
-from progrestore.evaluate.protocol import ABOUT, HIGHER_IS_BETTER, METRICS
+from progrestore.evaluate.metrics import metrics
+from progrestore.evaluate.protocol import ABOUT
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ def _fmt(value: float) -> str:
     return "inf" if value == math.inf else f"{value:.4f}"
 
 
+def _infinite(value: float | None) -> float:
+    """A value read back from the files: null is an infinite PSNR."""
+    return math.inf if value is None else value
+
+
 def _read(path: Path) -> object:
     try:
         return json.loads(Path(path).read_text())
@@ -51,16 +61,17 @@ def _read(path: Path) -> object:
 
 
 def _infinite_if_null(final: dict) -> dict:
-    return {m: {k: math.inf if v is None else v for k, v in per.items()} for m, per in final.items()}
+    return {m: {k: _infinite(v) for k, v in per.items()} for m, per in final.items()}
 
 
 def load_report(metrics_dir: Path, curves_dir: Path, task: str) -> dict | None:
-    """{final, per_frame, profile} of ``task``, or None when its files are missing, empty or broken."""
+    """{final, per_frame, progression, profile} of ``task``, or None when its files are missing, empty or
+    broken."""
     numbers = _read(Path(metrics_dir) / f"{task}.json")
     if not isinstance(numbers, dict) or not numbers.get("final"):
         return None
     per_frame: dict[str, dict[str, list[float]]] = {}
-    for metric in METRICS:
+    for metric in (m.name for m in metrics()):
         rows = _read(Path(curves_dir) / metric / f"{task}.json")
         if not isinstance(rows, list):
             return None
@@ -68,10 +79,15 @@ def load_report(metrics_dir: Path, curves_dir: Path, task: str) -> dict | None:
             for method, value in row.items():
                 if method != "frame":
                     series = per_frame.setdefault(method, {}).setdefault(metric, [])
-                    series.append(math.inf if value is None else value)
+                    series.append(_infinite(value))
     about = _read(Path(metrics_dir) / task / ABOUT)
     profile = about.get("profile") if isinstance(about, dict) else None
-    return {"final": _infinite_if_null(numbers["final"]), "per_frame": per_frame, "profile": profile}
+    return {
+        "final": _infinite_if_null(numbers["final"]),
+        "per_frame": per_frame,
+        "progression": numbers.get("progression"),
+        "profile": profile,
+    }
 
 
 def check_revision(rev: str) -> None:
@@ -95,12 +111,9 @@ def _base_report(rev: str, path: Path) -> dict | None:
     return report if isinstance(report, dict) and report.get("final") else None
 
 
-def _value_ok(metric: str, value: float, exact: bool) -> bool:
-    if metric == "psnr":
-        return (value == math.inf and exact) or (math.isfinite(value) and value >= 0)
-    if metric == "ssim":
-        return math.isfinite(value) and -1.0 <= value <= 1.0
-    return math.isfinite(value) and value >= 0.0
+def _exact_frame(per_metric: dict[str, list[float]], t: int) -> bool:
+    """Whether frame ``t`` has every metric's exact value: a frame equal to the clean image."""
+    return all(t < len(per_metric.get(m.name, [])) and per_metric[m.name][t] == m.exact for m in metrics())
 
 
 def check_task(
@@ -108,28 +121,40 @@ def check_task(
 ) -> list[Check]:
     if report is None:
         return [Check("present", task, "missing or empty", "metrics file", False)]
-    curves = report["per_frame"]
+    curves, registered = report["per_frame"], metrics()
+    names = [m.name for m in registered]
     missing = [
-        m for m in methods if m not in curves or any(len(curves[m].get(k, [])) != frames for k in METRICS)
+        m for m in methods if m not in curves or any(len(curves[m].get(k, [])) != frames for k in names)
     ]
     checks = [
         Check("present", task, f"{len(curves)} methods", f"{len(methods)} x {frames} frames", not missing)
     ]
     for method, per_metric in curves.items():
         bad = [
-            f"{metric}@{t + 1}"
-            for metric in METRICS
-            for t, value in enumerate(per_metric.get(metric, []))
-            if not _value_ok(metric, value, per_metric["ssim"][t] == 1.0 and per_metric["lpips"][t] == 0.0)
+            f"{metric.name}@{t + 1}"
+            for metric in registered
+            for t, value in enumerate(per_metric.get(metric.name, []))
+            if not metric.valid(value, _exact_frame(per_metric, t))
         ]
         checks.append(
             Check("range", f"{task}/{method}", ", ".join(bad) or "all in range", "finite, in range", not bad)
         )
     if gates.boolean("oracle_exact") and "oracle" in curves:
-        last = {k: curves["oracle"][k][-1] for k in METRICS}
-        exact = last["psnr"] == math.inf and last["ssim"] == 1.0 and last["lpips"] == 0.0
-        shown = "/".join(_fmt(last[k]) for k in METRICS)
-        checks.append(Check("oracle", f"{task}/oracle", shown, "inf/1/0", exact))
+        last = {m.name: curves["oracle"][m.name][-1] for m in registered}
+        clean = all(last[m.name] == m.exact for m in registered)
+        shown = "/".join(_fmt(last[m.name]) for m in registered)
+        limit = "/".join(f"{m.exact:g}" for m in registered)
+        checks.append(Check("oracle", f"{task}/oracle", shown, limit, clean))
+    monotone = gates.names("oracle_monotone")
+    if any(name not in names for name in monotone):
+        raise gates.fail("oracle_monotone", f"a list of metrics among {', '.join(names)}")
+    if monotone and "oracle" in curves:
+        oracle = (report.get("progression") or {}).get("oracle", {})
+        rho = {name: (oracle.get(name) or {}).get("spearman") for name in monotone}
+        shown = "/".join("missing" if v is None else f"{v:+.4f}" for v in rho.values())
+        passed = all(v == 1.0 for v in rho.values())
+        limit = "/".join(f"{name} +1" for name in monotone)
+        checks.append(Check("monotone", f"{task}/oracle", shown, limit, passed))
     margins = gates.section("margin_over_identity")
     final = report["final"]
     profile = report.get("profile")
@@ -161,16 +186,16 @@ def check_against_base(
     for method, now in report["final"].items():
         if method not in base.get("final", {}):
             continue
-        for metric in METRICS:
-            before, after = base["final"][method][metric], now[metric]
-            worse = (before - after) if HIGHER_IS_BETTER[metric] else (after - before)
+        for metric in metrics():
+            before, after = base["final"][method][metric.name], now[metric.name]
+            worse = metric.signed(before) - metric.signed(after)
             if math.isinf(before) or math.isinf(after):
                 worse = 0.0 if before == after else math.inf
-            allowed = tolerance.number(metric, 0.0)
+            allowed = tolerance.number(metric.tolerance_key, 0.0)
             checks.append(
                 Check(
                     "base",
-                    f"{task}/{method} {metric}",
+                    f"{task}/{method} {metric.name}",
                     f"{_fmt(before)} -> {_fmt(after)}",
                     f"worse <= {allowed}",
                     worse <= allowed,

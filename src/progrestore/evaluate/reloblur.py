@@ -15,33 +15,32 @@ size's aspect ratio is cut from the blurred and the sharp image alike (2152x1210
 the 1.5 model), the blurred window is resized to the working size (area averaging) as the input, and
 every output frame is resized back to the window's size (bicubic) and scored there, at native
 resolution, against the sharp window. The identity method goes through the same down-and-up path, so
-the resampling loss is common to every method. With masks, PSNR and SSIM are also reported inside the
-mask (``psnr_masked``: MSE over the masked pixels; ``ssim_masked``: mean SSIM map over the masked
-pixels of the valid region); LPIPS is not masked.
-"""
+the resampling loss is common to every method. With masks, the registry's maskable metrics are also
+reported inside the mask (``psnr_masked``: MSE over the masked pixels; ``ssim_masked``: mean SSIM map
+over the masked pixels of the valid region); LPIPS is not masked. Pairs go through the scoring loop of
+the val clips (:func:`progrestore.evaluate.scoring.score_samples`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from progrestore import tasks
 from progrestore.config import ClipSettings, Section
 from progrestore.data.framing import centre_crop, fit
 from progrestore.errors import InputError
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
-from progrestore.evaluate.metrics import SSIM_RADIUS, FrameScorer, ssim_map, ssim_reference
-from progrestore.evaluate.protocol import ABOUT, METRICS
-from progrestore.evaluate.report import Evaluation, write_report
+from progrestore.evaluate.metrics import names as metric_names
+from progrestore.evaluate.protocol import ABOUT
+from progrestore.evaluate.report import write_report
+from progrestore.evaluate.scoring import Evaluation, FrameScorer, Sample, score_samples
 from progrestore.io.images import read_image
 
-MASKED = ("psnr_masked", "ssim_masked")
 PAPER_TABLE_I_LPIPS = (0.335, 0.330, 0.323, 0.319, 0.316, 0.318, 0.316, 0.317, 0.317)
 
 
@@ -74,21 +73,35 @@ def find_pairs(root: Path, split: str) -> list[Pair]:
     return pairs
 
 
-def masked_scores(frames: np.ndarray, sharp: np.ndarray, mask: np.ndarray) -> dict[str, list[float]]:
-    inside = mask > 0
-    if not inside.any():
-        return {name: [float("nan")] * len(frames) for name in MASKED}
-    ref = ssim_reference(sharp)
-    valid = inside[SSIM_RADIUS:-SSIM_RADIUS, SSIM_RADIUS:-SSIM_RADIUS]
-    psnrs, ssims = [], []
-    for frame in frames:
-        error = (frame.astype(np.float64) - sharp.astype(np.float64))[inside] ** 2
-        mse = float(error.mean())
-        psnrs.append(float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse))
-        ssims.append(
-            float(ssim_map(frame, ref)[valid].mean(dtype=np.float64)) if valid.any() else float("nan")
-        )
-    return {"psnr_masked": psnrs, "ssim_masked": ssims}
+def _pair_samples(
+    task: str,
+    pairs: list[Pair],
+    methods: list[str],
+    width: int,
+    height: int,
+    frames: int,
+    model: Callable[[np.ndarray], np.ndarray] | None,
+) -> Iterator[Sample]:
+    """Each pair as the scoring loop takes it: every method's trajectory resized back to the sharp
+    window's native size, with the mask of the moving region when there is one."""
+    for pair in pairs:
+        blur_full, sharp_full = read_image(pair.blur), read_image(pair.sharp)
+        if blur_full.shape != sharp_full.shape:
+            raise InputError(f"{pair.blur} and {pair.sharp} differ in size")
+        sharp, model_input = centre_crop(sharp_full, width, height), fit(blur_full, width, height)
+        restored = model(model_input) if "model" in methods else None
+        ctx = ClipContext(task, model_input, frames, restored=restored)
+        mask = None
+        if pair.mask is not None:
+            mask = centre_crop(cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE), width, height)
+        size = (sharp.shape[1], sharp.shape[0])
+        trajectories = {
+            method: np.stack(
+                [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in method_trajectory(method, ctx)]
+            )
+            for method in methods
+        }
+        yield Sample(pair.pair_id, sharp, trajectories, mask=mask)
 
 
 def evaluate_reloblur(
@@ -105,32 +118,8 @@ def evaluate_reloblur(
     at that size into the model's trajectory (needed when ``model`` is among the methods)."""
     if "model" in methods and model is None:
         raise ValueError("the model method needs a sampling function")
-    evaluation = Evaluation(methods)
-    for pair in tqdm(pairs, desc="reloblur", unit="pair"):
-        blur_full, sharp_full = read_image(pair.blur), read_image(pair.sharp)
-        if blur_full.shape != sharp_full.shape:
-            raise InputError(f"{pair.blur} and {pair.sharp} differ in size")
-        sharp, model_input = centre_crop(sharp_full, width, height), fit(blur_full, width, height)
-        restored = model(model_input) if "model" in methods else None
-        ctx = ClipContext(task, model_input, frames, restored=restored)
-        reference = scorer.reference(sharp)
-        mask = None
-        if pair.mask is not None:
-            mask = centre_crop(cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE), width, height)
-        scores = {}
-        for method in methods:
-            small = method_trajectory(method, ctx)
-            native = np.stack(
-                [
-                    cv2.resize(f, (sharp.shape[1], sharp.shape[0]), interpolation=cv2.INTER_CUBIC)
-                    for f in small
-                ]
-            )
-            scores[method] = scorer.score(native, reference)
-            if mask is not None:
-                scores[method] |= masked_scores(native, sharp, mask)
-        evaluation.add(pair.pair_id, scores)
-    return evaluation
+    samples = _pair_samples(task, pairs, methods, width, height, frames, model)
+    return score_samples(samples, methods, scorer, "reloblur")
 
 
 def paper_comparison(per_frame: dict[str, dict[str, list[float]]]) -> list[dict]:
@@ -210,7 +199,7 @@ def run_reloblur(
             "frames": paper_comparison(summary["per_frame"]),
         }
     out = Path(out)
-    curve_paths = {metric: out.with_suffix("") / f"{metric}.json" for metric in METRICS}
+    curve_paths = {metric: out.with_suffix("") / f"{metric}.json" for metric in metric_names()}
     write_report("reloblur", summary, describe(methods, task, True, architecture), labels, out, curve_paths)
     run_params = {"task": "reloblur", "split": split, "pairs": len(pairs), "methods": ",".join(methods)}
     run_params |= {"model_profile": labels.get("model_profile", "-")}

@@ -1,81 +1,288 @@
-"""Stage ``score_baselines@<task>``: the methods that do not depend on the model (oracle, identity,
-classical), scored once on the val clips.
+"""Scoring: the one loop that scores every method's trajectory per frame (val clips and ReLoBlur pairs
+alike), the scorer it uses, and the data model of its results. Writing them is :mod:`.report`.
 
-``evaluate`` scores the model's trajectories and joins these scores, so that a model-side change (a
-prompt strategy, a LoRA setting) rescores the model only. Both stages score inside the same window: the
-centre window of the model's aspect ratio (``model.height`` x ``model.width``), which the model restores,
-when the model is among the methods; the whole frame otherwise.
+:class:`FrameScorer` scores with every metric of the registry (:mod:`progrestore.evaluate.metrics`). Every
+frame of a trajectory is compared with the same clean image, so each metric's work on the reference is
+done once per clip; identical frames (the identity method repeats one frame) are scored once, and a
+frame equal to the clean image gets each metric's exact value (PSNR inf, SSIM 1, LPIPS 0) without being
+computed.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from progrestore import tasks
-from progrestore.config import Section, clip_size
-from progrestore.data.framing import centre_window
-from progrestore.entry import Stage
+import numpy as np
+from tqdm import tqdm
+
+from progrestore.data.manifest import read_clip_manifest
 from progrestore.errors import InputError
-from progrestore.evaluate.methods import evaluated_methods
-from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.report import Evaluation, Window, evaluate_dataset
-from progrestore.io.atomic import write_json
-from progrestore.model.settings import model_size
+from progrestore.evaluate.methods import ClipContext, method_trajectory
+from progrestore.evaluate.metrics import Measure, Metric, metrics
+from progrestore.evaluate.progression import COHERENCE, mean_or_null, progression, static_change, tlp
+from progrestore.io.images import read_image
+from progrestore.io.video import read_video
+
+SHEET_CLIPS = 1
+MASKED = "{}_masked"  # the name of a metric's masked variant (ReLoBlur's moving regions)
 
 
-def scoring_window(params: Section, methods: list[str]) -> Window | None:
-    """Where every method is scored: the model's window of the clip, when the model is evaluated.
-    Reads ``clip.width``, ``clip.height`` and (with the model) ``model.profile``, ``model.height``, ``model.width``."""
-    if "model" not in methods:
-        return None
-    width, height = clip_size(params)
-    model_height, model_width = model_size(params)
-    return Window(*centre_window(width, height, model_width, model_height))
+@dataclass
+class Reference:
+    """A clean image with what each metric caches about it."""
+
+    image: np.ndarray
+    cached: dict[str, Any]
 
 
-def run_score_baselines(params: Section, task: str, dataset: Path, out: Path) -> None:
-    """The scores of ``evaluate.methods`` less the model on ``<dataset>/val``, as ``out`` (JSON)."""
-    tasks.check(task)
-    methods = evaluated_methods(params)
-    window = scoring_window(params, methods)
-    baselines = [m for m in methods if m != "model"]
-    evaluation = evaluate_dataset(task, Path(dataset) / "val", baselines, FrameScorer(), window=window)
-    record = {
-        "methods": baselines,
-        "window": None if window is None else vars(window),
-        "clip_ids": evaluation.clip_ids,
-        "values": evaluation.values,
-    }
-    write_json(Path(out), record)
-    print(f"{task}: {', '.join(baselines)} scored on {len(evaluation.clip_ids)} clips -> {out}")
+class FrameScorer:
+    """Scores trajectories frame by frame against a clean reference, with every registered metric."""
+
+    def __init__(self, measures: dict[str, Measure] | None = None) -> None:
+        """``measures`` replaces the registry's own measure of the metrics it names (a shared network)."""
+        self.metrics: tuple[Metric, ...] = metrics()
+        given = measures or {}
+        self.measures = {m.name: given[m.name] if m.name in given else m.measure() for m in self.metrics}
+
+    def reference(self, clean: np.ndarray) -> Reference:
+        return Reference(clean, {name: measure.reference(clean) for name, measure in self.measures.items()})
+
+    def score(
+        self, frames: np.ndarray, ref: Reference, mask: np.ndarray | None = None
+    ) -> dict[str, list[float]]:
+        """{metric: [value per frame]} for a (T, H, W, 3) uint8 trajectory; with ``mask`` (H, W) also
+        ``<metric>_masked`` for the maskable metrics (NaN when the mask is empty)."""
+        unique: dict[bytes, int] = {}
+        index = [unique.setdefault(frame.tobytes(), len(unique)) for frame in frames]
+        distinct = [frames[index.index(i)] for i in range(len(unique))]
+        clean_bytes = ref.image.tobytes()
+        to_score = [i for i, frame in enumerate(distinct) if frame.tobytes() != clean_bytes]
+        stack = np.stack([distinct[i] for i in to_score]) if to_score else None
+        inside = None if mask is None else np.asarray(mask) > 0
+        values: dict[str, list[float]] = {}
+        for metric in self.metrics:
+            variants = [(metric.name, None)]
+            if inside is not None and metric.maskable:
+                variants.append((MASKED.format(metric.name), inside))
+            for name, where in variants:
+                per = [metric.exact] * len(distinct)
+                if where is not None and not where.any():
+                    per = [float("nan")] * len(distinct)
+                elif stack is not None:
+                    scored = self.measures[metric.name].score(stack, ref.cached[metric.name], where)
+                    for i, value in zip(to_score, scored, strict=True):
+                        per[i] = value
+                values[name] = [per[i] for i in index]
+        return values
+
+    def consecutive(self, name: str, frames: np.ndarray) -> list[float]:
+        """Metric ``name`` between each frame and the one before it (T - 1 values; exact where equal)."""
+        metric = next(m for m in self.metrics if m.name == name)
+        measure, values = self.measures[name], []
+        for before, frame in itertools.pairwise(frames):
+            if before.tobytes() == frame.tobytes():
+                values.append(metric.exact)
+            else:
+                values.append(measure.score(frame[None], measure.reference(before))[0])
+        return values
 
 
-def read_baselines(path: Path, window: Window | None, task: str) -> Evaluation:
-    """``score_baselines``' scores, checked to be of the window the model's trajectories are scored in."""
-    if not Path(path).is_file():
-        raise InputError(
-            f"{path} not found: run the score_baselines stage first (dvc repro score_baselines@{task})"
+@dataclass
+class Evaluation:
+    """Scores of several methods over several clips: values[method][metric] is a clips x frames list,
+    coherence[method][measure] a list over clips (only where a reference trajectory was known)."""
+
+    methods: list[str]
+    values: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
+    clip_ids: list[str] = field(default_factory=list)
+    coherence: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+
+    def add(
+        self,
+        clip_id: str,
+        scores: dict[str, dict[str, list[float]]],
+        coherence: dict[str, dict[str, float | None]] | None = None,
+    ) -> None:
+        self.clip_ids.append(clip_id)
+        for method, per_metric in scores.items():
+            for metric, series in per_metric.items():
+                self.values.setdefault(method, {}).setdefault(metric, []).append(series)
+        for method, per_measure in (coherence or {}).items():
+            for name, value in per_measure.items():
+                self.coherence.setdefault(method, {}).setdefault(name, []).append(value)
+
+    def per_frame(self) -> dict[str, dict[str, list[float]]]:
+        return {
+            method: {metric: [float(v) for v in np.mean(rows, axis=0)] for metric, rows in per_metric.items()}
+            for method, per_metric in self.values.items()
+        }
+
+    def restricted(self, methods: list[str]) -> Evaluation:
+        """The scores of ``methods`` only, in that order."""
+        coherence = {m: self.coherence[m] for m in methods if m in self.coherence}
+        return Evaluation(methods, {m: self.values[m] for m in methods}, list(self.clip_ids), coherence)
+
+    def merged(self, other: Evaluation, methods: list[str]) -> Evaluation:
+        """This evaluation's and ``other``'s scores (the same clips), the methods in the order given."""
+        if other.clip_ids != self.clip_ids:
+            raise InputError(
+                "the baseline scores and the model's are of different clips: run both stages again"
+            )
+        values, coherence = self.values | other.values, self.coherence | other.coherence
+        kept = {m: coherence[m] for m in methods if m in coherence}
+        return Evaluation(methods, {m: values[m] for m in methods}, list(self.clip_ids), kept)
+
+    def progression(self) -> dict[str, dict[str, list[dict]]]:
+        """progression[method][metric]: each clip's monotonicity and progress (registered metrics only)."""
+        return {
+            method: {
+                m.name: [progression(series, m) for series in per[m.name]] for m in metrics() if m.name in per
+            }
+            for method, per in self.values.items()
+        }
+
+    def summary(self) -> dict:
+        curves, clips = self.per_frame(), self.progression()
+        means = {
+            method: {
+                metric: {key: mean_or_null([clip[key] for clip in rows]) for key in rows[0]}
+                for metric, rows in per.items()
+            }
+            for method, per in clips.items()
+        }
+        coherence = {
+            method: {name: mean_or_null(per[name]) for name in COHERENCE}
+            for method, per in self.coherence.items()
+        }
+        per_clip = {}
+        for i, clip_id in enumerate(self.clip_ids):
+            per_clip[clip_id] = {}
+            for method, per in self.values.items():
+                entry: dict = {k: rows[i][-1] for k, rows in per.items()}
+                entry["progression"] = {metric: rows[i] for metric, rows in clips[method].items()}
+                if method in self.coherence:
+                    entry["coherence"] = {name: self.coherence[method][name][i] for name in COHERENCE}
+                per_clip[clip_id][method] = entry
+        return {
+            "clips": len(self.clip_ids),
+            "final": {m: {k: series[-1] for k, series in per.items()} for m, per in curves.items()},
+            "per_frame": curves,
+            "progression": means,
+            "coherence": coherence,
+            "per_clip": per_clip,
+        }
+
+
+@dataclass(frozen=True)
+class Window:
+    """The region of the frames that is scored: (x, y, width, height) in pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def crop(self, images: np.ndarray) -> np.ndarray:
+        """The window of an (H, W, 3) image or a (T, H, W, 3) trajectory, contiguous."""
+        return np.ascontiguousarray(
+            images[..., self.y : self.y + self.height, self.x : self.x + self.width, :]
         )
-    record = json.loads(Path(path).read_text())
-    if record["window"] != (None if window is None else vars(window)):
-        raise InputError(
-            f"{path} was scored in the window {record['window']}, the model restored "
-            f"{None if window is None else vars(window)}: run score_baselines@{task} again"
-        )
-    return Evaluation(record["methods"], record["values"], record["clip_ids"])
 
 
-def _baseline_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
-    parser.add_argument("--out", type=Path, required=True, help="the scores (.json)")
+@dataclass(frozen=True)
+class Sample:
+    """One thing scored: a val clip or a ReLoBlur pair, at the resolution it is scored at."""
+
+    sample_id: str
+    clean: np.ndarray
+    trajectories: dict[str, np.ndarray]
+    reference_trajectory: np.ndarray | None = None  # the synthetic clip: what coherence is measured against
+    mask: np.ndarray | None = None  # the moving region, for the masked variants
 
 
-SCORE_BASELINES = Stage(
-    "score_baselines",
-    "score the methods that do not depend on the model (oracle, identity, classical) on one task's val clips",
-    _baseline_arguments,
-    lambda p, a: run_score_baselines(p, a.task, a.dataset, a.out),
-)
+def score_samples(
+    samples: Iterable[Sample], methods: list[str], scorer: FrameScorer, desc: str
+) -> Evaluation:
+    """The one scoring loop: every method's trajectory of every sample, per frame, with its coherence
+    against the sample's reference trajectory when it has one."""
+    evaluation = Evaluation(methods)
+    for sample in tqdm(samples, desc=desc, unit="clip"):
+        reference = scorer.reference(sample.clean)
+        scores = {m: scorer.score(f, reference, sample.mask) for m, f in sample.trajectories.items()}
+        coherence = None
+        if sample.reference_trajectory is not None:
+            steps = scorer.consecutive("lpips", sample.reference_trajectory)
+            coherence = {
+                m: {
+                    "tlp": tlp(scorer.consecutive("lpips", f), steps),
+                    "static_change": static_change(f, sample.reference_trajectory),
+                }
+                for m, f in sample.trajectories.items()
+            }
+        evaluation.add(sample.sample_id, scores, coherence)
+    return evaluation
+
+
+def scored_trajectories(ctx: ClipContext, methods: list[str], window: Window | None) -> dict[str, np.ndarray]:
+    """Every method's trajectory of one clip, cropped to ``window`` (if any): what is scored and shown.
+    The methods see the whole frame; only the scoring is restricted to the window."""
+    trajectories = {method: method_trajectory(method, ctx) for method in methods}
+    return trajectories if window is None else {m: window.crop(f) for m, f in trajectories.items()}
+
+
+def _clip_context(task: str, split_dir: Path, entry: dict, methods: list[str], restored_dir: Path | None):
+    clip = read_video(Path(split_dir) / entry["video"])
+    restored = None
+    if "model" in methods:
+        path = Path(restored_dir or "") / f"{entry['clip_id']}.mp4"
+        if not path.is_file():
+            raise InputError(f"{path} not found: run the restore stage first (dvc repro restore@{task})")
+        restored = read_video(path)
+    return ClipContext(task, clip[0], len(clip), clip, entry["params"], restored)
+
+
+def _clip_samples(
+    task: str, split_dir: Path, methods: list[str], restored_dir: Path | None, window: Window | None
+) -> Iterator[Sample]:
+    for entry in read_clip_manifest(split_dir):
+        ctx = _clip_context(task, split_dir, entry, methods, restored_dir)
+        clean = read_image(Path(split_dir) / entry["clean"])
+        clip = ctx.clip
+        if window is not None:
+            clean, clip = window.crop(clean), window.crop(clip)
+        yield Sample(entry["clip_id"], clean, scored_trajectories(ctx, methods, window), clip)
+
+
+def evaluate_dataset(
+    task: str,
+    split_dir: Path,
+    methods: list[str],
+    scorer: FrameScorer,
+    restored_dir: Path | None = None,
+    window: Window | None = None,
+) -> Evaluation:
+    """Score ``methods`` on every clip listed in ``<split_dir>/manifest.jsonl`` (inside ``window`` if given)."""
+    samples = _clip_samples(task, split_dir, methods, restored_dir, window)
+    return score_samples(samples, methods, scorer, f"evaluate {task}")
+
+
+def sheet_rows(
+    task: str,
+    split_dir: Path,
+    methods: list[str],
+    restored_dir: Path | None = None,
+    display: dict[str, str] | None = None,
+    window: Window | None = None,
+) -> list:
+    """Every method's trajectory (inside ``window``) of the first clips, labelled, for the contact sheet."""
+    rows, names = [], display or {}
+    where = "" if window is None else f", window {window.width}x{window.height}+{window.x}+{window.y}"
+    for entry in read_clip_manifest(split_dir)[:SHEET_CLIPS]:
+        ctx = _clip_context(task, split_dir, entry, methods, restored_dir)
+        for method, frames in scored_trajectories(ctx, methods, window).items():
+            rows.append((f"{names.get(method, method)} {entry['clip_id']}{where}", frames))
+    return rows

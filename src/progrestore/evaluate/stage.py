@@ -12,18 +12,11 @@ from progrestore.config import Section
 from progrestore.data.sources import SOURCES
 from progrestore.entry import Stage
 from progrestore.errors import InputError
+from progrestore.evaluate.baselines import read_baselines
 from progrestore.evaluate.methods import describe, evaluated_methods
-from progrestore.evaluate.metrics import FrameScorer
-from progrestore.evaluate.protocol import METRICS
-from progrestore.evaluate.report import (
-    Window,
-    evaluate_dataset,
-    sheet_rows,
-    write_curves,
-    write_report,
-    write_sheet,
-)
-from progrestore.evaluate.scoring import read_baselines
+from progrestore.evaluate.metrics import names as metric_names
+from progrestore.evaluate.report import write_curves, write_report, write_sheet
+from progrestore.evaluate.scoring import FrameScorer, Window, evaluate_dataset, sheet_rows
 from progrestore.model.profiles import profile_named
 
 DATA_LABELS = {
@@ -95,7 +88,7 @@ def run_evaluate(
         evaluation = evaluation.merged(model, methods)
     summary = evaluation.restricted(methods).summary()
     sheet, curves_png = Path(sheets) / f"{task}.png", Path(sheets) / f"{task}_curves.png"
-    curve_paths = {metric: Path(curves) / metric / f"{task}.json" for metric in METRICS}
+    curve_paths = {metric: Path(curves) / metric / f"{task}.json" for metric in metric_names()}
     write_report(
         task, summary, describe(methods, task, architecture=architecture), labels, metrics, curve_paths
     )
