@@ -212,6 +212,7 @@ def test_every_stage_of_a_real_profile_loads_only_what_it_uses(tmp_path, hub_fol
     assert stage("train") == ["vae", "transformer", "scheduler"]
     about = json.loads((tmp_path / "models/deblur/about.json").read_text())
     assert about["model"] == {
+        "family": "cogvideox",
         "profile": "cogvideox1.5-5b-i2v",
         "height": 96,
         "width": 160,
