@@ -17,12 +17,20 @@ from PIL import Image
 
 from progrestore.model.hub_folder import FolderLayout
 from progrestore.model.settings import ModelSettings
-from progrestore.model.specification import AUTOENCODER, DENOISER, LORA_WEIGHTS, ModelSpecification, Sampling
+from progrestore.model.specification import (
+    AUTOENCODER,
+    DENOISER,
+    LORA_WEIGHTS,
+    TEXT,
+    ModelSpecification,
+    Sampling,
+)
 
 
 class PipelineBackbone(ModelSpecification):
     folder: FolderLayout  # the family's pipeline folder
     pipeline_class: str  # the diffusers pipeline with the family's LoRA loader
+    text_tokens: int  # the text encoder's sequence length (the family's text budget)
     adapter_name = "restoration"  # the name the LoRA is loaded under for sampling
 
     def __init__(self, settings: ModelSettings | None, pipe):
@@ -56,6 +64,18 @@ class PipelineBackbone(ModelSpecification):
     @property
     def dtype(self) -> torch.dtype:
         return self._dtype
+
+    @torch.inference_mode()
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """The text embedding (``text_tokens``, D) of one prompt, as the family's pipeline builds it."""
+        self.require(TEXT)
+        embeds, _ = self.pipe.encode_prompt(
+            prompt=prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+            device=self.device,
+        )
+        return embeds[0].float()
 
     def save_lora(self, state: dict[str, torch.Tensor], metadata: dict, folder: Path) -> Path:
         import diffusers

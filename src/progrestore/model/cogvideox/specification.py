@@ -28,7 +28,6 @@ from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
     PARTS,
-    TEXT,
     Sampling,
 )
 
@@ -39,6 +38,7 @@ class CogVideoXImageToVideo(PipelineBackbone):
     samplers = tuple(SAMPLERS)
     dynamic_cfg = True  # the pipeline's ``use_dynamic_cfg``
     folder = FOLDER
+    text_tokens = TEXT_TOKENS
     pipeline_class = "CogVideoXImageToVideoPipeline"
 
     def __init__(self, settings: ModelSettings | None, components: dict):
@@ -57,18 +57,6 @@ class CogVideoXImageToVideo(PipelineBackbone):
         self.require(AUTOENCODER)
         video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
-
-    @torch.inference_mode()
-    def encode_prompt(self, prompt: str) -> torch.Tensor:
-        """The T5 embedding (226, D) of one prompt."""
-        self.require(TEXT)
-        embeds, _ = self.pipe.encode_prompt(
-            prompt=prompt,
-            do_classifier_free_guidance=False,
-            max_sequence_length=TEXT_TOKENS,
-            device=self.device,
-        )
-        return embeds[0].float()
 
     def training_loss(
         self,

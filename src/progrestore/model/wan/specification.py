@@ -23,7 +23,6 @@ from progrestore.model.specification import (
     AUTOENCODER,
     DENOISER,
     PARTS,
-    TEXT,
 )
 from progrestore.model.wan.components import FOLDER, load_components, make_pipeline
 from progrestore.model.wan.conditioning import (
@@ -53,6 +52,7 @@ def pixels(frames: torch.Tensor) -> torch.Tensor:
 class WanImageToVideo(PipelineBackbone):
     samplers = tuple(SAMPLERS)
     folder = FOLDER
+    text_tokens = TEXT_TOKENS
     pipeline_class = "WanImageToVideoPipeline"
 
     def __init__(self, settings: ModelSettings | None, components: dict):
@@ -70,18 +70,6 @@ class WanImageToVideo(PipelineBackbone):
         self.require(AUTOENCODER)
         video = pixels(torch.from_numpy(frames).permute(3, 0, 1, 2))
         return encode_video(self.pipe.vae, video[None].to(self.device, self.dtype), generator)[0].float()
-
-    @torch.inference_mode()
-    def encode_prompt(self, prompt: str) -> torch.Tensor:
-        """The UMT5 embedding (512, D) of one prompt, zero past its tokens, as the pipeline builds it."""
-        self.require(TEXT)
-        embeds, _ = self.pipe.encode_prompt(
-            prompt=prompt,
-            do_classifier_free_guidance=False,
-            max_sequence_length=TEXT_TOKENS,
-            device=self.device,
-        )
-        return embeds[0].float()
 
     def conditioning(self, first_frame: torch.Tensor) -> torch.Tensor:
         """(3, H, W) uint8 first frame -> its latent (1, 48, 1, h, w) as the pipeline conditions on it."""
