@@ -11,30 +11,17 @@ from __future__ import annotations
 import torch
 
 from progrestore.model.cogvideox.configs import (
-    ACCEPTED_CLASSES,
-    LAYOUT_MARKERS,
-    MARKER_DEFAULTS,
-    MODEL_INDEX,
     REAL_T5,
     REAL_TRANSFORMERS,
     REAL_VAES,
     SCHEDULER,
     TINY_T5,
 )
-from progrestore.model.cogvideox.pipeline_folder import tiny_pipeline_folder
+from progrestore.model.cogvideox.pipeline_folder import FOLDER, tiny_pipeline_folder
 from progrestore.model.cogvideox.profiles import PROFILES
-from progrestore.model.hub_folder import FolderLayout, device_and_dtype, pretrained_components, seeded
+from progrestore.model.hub_folder import device_and_dtype, pretrained_components, seeded
 from progrestore.model.profiles import Profile
 from progrestore.model.specification import PARTS, TEXT
-
-FOLDER = FolderLayout(
-    architecture="CogVideoX I2V",
-    pipeline_classes=(MODEL_INDEX["_class_name"],),
-    components={name: tuple(entry) for name, entry in MODEL_INDEX.items() if not name.startswith("_")},
-    accepted_classes=ACCEPTED_CLASSES,
-    markers=LAYOUT_MARKERS,
-    marker_defaults=MARKER_DEFAULTS,
-)
 
 
 def drop_learned_positional_embedding(transformer) -> None:

@@ -10,10 +10,12 @@ path a researcher's real folder takes. The folder is cached by its recipe and ve
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from progrestore.model.cogvideox.configs import (
+    ACCEPTED_CLASSES,
+    LAYOUT_MARKERS,
+    MARKER_DEFAULTS,
     MODEL_INDEX,
     SCHEDULER,
     TEXT_TOKENS,
@@ -26,28 +28,34 @@ from progrestore.model.cogvideox.configs import (
 from progrestore.model.hub_folder import (
     TINY_TOKENIZER_CORPUS,
     TINY_TOKENIZER_VOCAB,
+    FolderLayout,
     cached_folder,
     library_versions,
     piece_count,
     save_component,
     tiny_bf16,
     tiny_vocabulary,
+    write_model_index,
     write_scheduler,
     write_t5_tokenizer,
 )
 
 SHARDED = ("transformer", "text_encoder")  # as published: several shards and an index file
+FOLDER = FolderLayout(
+    architecture="CogVideoX I2V",
+    pipeline_classes=(MODEL_INDEX["_class_name"],),
+    components={name: tuple(entry) for name, entry in MODEL_INDEX.items() if not name.startswith("_")},
+    accepted_classes=ACCEPTED_CLASSES,
+    markers=LAYOUT_MARKERS,
+    marker_defaults=MARKER_DEFAULTS,
+)
 
 
 def write_pipeline_folder(folder: Path, modules: dict, spiece: bytes) -> None:
     """Write ``modules`` (text_encoder, transformer, vae, in bf16) and the scheduler's config as a hub
     pipeline folder."""
-    from diffusers import __version__ as diffusers_version
-
     folder.mkdir(parents=True, exist_ok=True)
-    index = {"_class_name": MODEL_INDEX["_class_name"], "_diffusers_version": diffusers_version}
-    index |= {k: v for k, v in MODEL_INDEX.items() if not k.startswith("_")}
-    (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    write_model_index(folder, FOLDER)
     write_scheduler(folder, MODEL_INDEX["scheduler"][1], SCHEDULER)
     write_t5_tokenizer(folder / "tokenizer", spiece, TEXT_TOKENS, TOKENIZER_EXTRA_IDS)
     for name in ("text_encoder", "transformer", "vae"):
