@@ -29,16 +29,20 @@ def _curves(start: float, end: float, exact_end: bool = False) -> dict[str, list
     return {"psnr": psnr, "ssim": ssim, "lpips": lpips}
 
 
-def _report(classical_end: float = 14.0) -> dict:
+def _report(classical_end: float = 14.0, against_end: float = 20.0) -> dict:
     per_frame = {
         "oracle": _curves(8.0, 30.0, exact_end=True),
         "identity": {k: [v[0]] * FRAMES for k, v in _curves(8.0, 8.0).items()},
         "classical": {k: [v[-1]] * FRAMES for k, v in _curves(classical_end, classical_end).items()},
+        "vae": _curves(8.0, 28.0),
         "model": _curves(8.0, 12.0),
     }
+    against = {"model_vs_vae": _curves(15.0, against_end)}
     return {
         "per_frame": per_frame,
         "final": {m: {k: s[-1] for k, s in c.items()} for m, c in per_frame.items()},
+        "against": {n: {k: s[-1] for k, s in c.items()} for n, c in against.items()},
+        "against_per_frame": against,
     }
 
 
@@ -67,11 +71,14 @@ def _write(workspace: Path, task: str, report: dict) -> None:
         for m, per in report["per_frame"].items()
     }
     numbers = {"clips": 2, "final": final, "progression": strict(trends)}
+    if "against" in report:
+        numbers["against"] = report["against"]
     (workspace / "metrics" / f"{task}.json").write_text(json.dumps(numbers, allow_nan=False))
+    columns = report["per_frame"] | report.get("against_per_frame", {})
     for metric in ("psnr", "ssim", "lpips"):
         path = workspace / "metrics" / "per_frame" / metric / f"{task}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(plot_rows(report["per_frame"], metric)))
+        path.write_text(json.dumps(plot_rows(columns, metric)))
     (workspace / "metrics" / task).mkdir(exist_ok=True)
     (workspace / "metrics" / task / "about.json").write_text(json.dumps({"profile": report.get("profile")}))
 
@@ -168,6 +175,16 @@ def test_regression_against_a_base_revision_fails(workspace, capsys):
     capsys.readouterr()
     assert _gate("--base", "HEAD") == 1
     assert "deblur/classical psnr" in capsys.readouterr().out
+
+
+def test_the_model_getting_further_from_its_vae_ceiling_fails_against_the_base(workspace, capsys):
+    _commit(workspace)
+    _write(workspace, "sr", _report(against_end=19.9))  # model_vs_vae 0.1 dB worse; tolerance 0.05 dB
+    capsys.readouterr()
+    assert _gate("--base", "HEAD") == 1
+    out = capsys.readouterr().out
+    assert re.search(r"base\s+sr/model_vs_vae psnr\s+20\.0000 -> 19\.9000\s+worse <= 0\.05\s+FAIL", out)
+    assert re.search(r"present\s+sr\s+5 methods\s+5 x 9 frames\s+ok", out)
 
 
 def _commit(workspace: Path) -> None:

@@ -238,8 +238,21 @@ def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
     assert sorted(runs["tags.dvc_stage"]) == sorted(f"evaluate@{task}" for task in TASKS)
-    history = mlflow.MlflowClient().get_metric_history(runs["run_id"][0], "identity/lpips")
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(runs["run_id"][0], "identity/lpips")
     assert [m.step for m in history] == list(range(1, 10))
+    against = client.get_metric_history(runs["run_id"][0], "model_vs_vae/lpips")  # the denoiser's share
+    assert [m.step for m in against] == list(range(1, 10))
+    logged = client.get_run(runs["run_id"][0]).data.metrics
+    assert logged["oracle/psnr_spearman"] == 1.0 and "model/tlp" in logged
+    for task in TASKS:  # the ceiling is scored as a method, and the model against it, clip by clip
+        numbers = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        clips = json.loads((repo / "metrics" / task / "clips.json").read_text())
+        assert "vae" in numbers["final"] and numbers["final"]["vae"]["ssim"] < 1.0
+        per_clip = [clip["model_vs_vae"]["lpips"] for clip in clips.values()]
+        assert numbers["against"]["model_vs_vae"]["lpips"] == pytest.approx(
+            sum(per_clip) / len(per_clip), abs=1e-12
+        )
 
 
 def test_editing_one_task_marks_only_its_branch_stale(repo):

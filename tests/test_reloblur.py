@@ -90,7 +90,7 @@ def test_reloblur_runs_the_repositorys_methods_and_sets_the_model_beside_table_i
     report = json.loads(out.read_text())  # numbers only
     about = json.loads((tmp_path / "metrics" / "reloblur" / "about.json").read_text())  # what they are
     methods = yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["methods"]
-    assert set(report["final"]) == set(methods) - {"oracle"} and "model" in report["final"]
+    assert set(report["final"]) == set(methods) - {"oracle", "vae"} and "model" in report["final"]
     assert "plumbing, not quality" in about["model_profile"]
     assert about["working_size"] == [96, 160]  # the tiny model's size: it restores the whole window
     rows = about["paper_table_i"]["frames"]

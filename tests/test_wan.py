@@ -283,7 +283,7 @@ def test_wan_tiny_runs_every_model_stage_restore_and_reloblur(tmp_path, monkeypa
     values["model"] |= {"profile": "wan-tiny", "height": 64, "width": 128}
     values["train"]["tiny"] |= {"steps": 2, "checkpoint_every": 2}
     values["restore"]["tiny"] = {"steps": 2}
-    values["evaluate"]["methods"] = ["identity", "model"]
+    values["evaluate"]["methods"] = ["identity", "vae", "model"]
     values["tasks"] = ["deblur"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())  # names the metrics folder, for gate
@@ -315,10 +315,14 @@ def test_wan_tiny_runs_every_model_stage_restore_and_reloblur(tmp_path, monkeypa
     assert restored["family"] == "wan" and restored["model_size"] == [64, 128]
     assert restored["sampling"]["scheduler"] == "unipc" and restored["sampling"]["dynamic_cfg"] is False
     assert restored["restored_window"] == {"x": 0, "y": 8, "width": 160, "height": 80}  # 2:1 in 160x96
+    run_stage("reconstruct", "deblur")
+    reconstructed = json.loads((tmp_path / "data/reconstructed/deblur/reconstructed.json").read_text())
+    assert reconstructed["family"] == "wan" and reconstructed["model_size"] == [64, 128]
+    assert reconstructed["reconstructed_window"] == restored["restored_window"]
     run_stage("score_baselines", "deblur")
     run_stage("evaluate", "deblur")
     report = json.loads((tmp_path / "metrics/deblur.json").read_text())
-    assert set(report["final"]) == {"identity", "model"}
+    assert set(report["final"]) == {"identity", "vae", "model"} and set(report["against"]) == {"model_vs_vae"}
     assert main(["gate"]) == 0
     photo = tmp_path / "data/datasets/deblur/val/images/chelsea_v0.png"  # the degraded first frame
     assert main(["restore", str(photo), "--task", "deblur", "--lora", "models/deblur", "--out", "one"]) == 0

@@ -29,6 +29,7 @@ STAGES = {  # dvc.yaml's stage name -> (module, its Stage)
     "encode_text": ("progrestore.train.encode", "ENCODE_TEXT"),
     "train": ("progrestore.train.stage", "TRAIN"),
     "restore": ("progrestore.infer.stage", "RESTORE"),
+    "reconstruct": ("progrestore.infer.ceiling", "RECONSTRUCT"),
     "score_baselines": ("progrestore.evaluate.baselines", "SCORE_BASELINES"),
     "evaluate": ("progrestore.evaluate.stage", "EVALUATE"),
 }

@@ -12,6 +12,9 @@ from progrestore.errors import InputError
 PIPELINE_FILE = Path("dvc.yaml")
 IMAGES_MANIFEST = "manifest.json"  # in the prepared images' folder: framing and source of every image
 CLIP_MANIFEST = "manifest.jsonl"  # in each dataset split folder: one entry per clip
+# beside the model stages' trajectories, written last: what made them (the evaluation reads them)
+RESTORED_RECORD = "restored.json"  # restore: profile, sampling, the window the model restored
+RECONSTRUCTED_RECORD = "reconstructed.json"  # reconstruct: profile, the window the VAE reconstructed
 
 
 def pipeline_path(name: str, pipeline_file: Path = PIPELINE_FILE) -> Path:

@@ -105,10 +105,11 @@ def log_curve(name: str, values: list[float]) -> None:
             mlflow.log_metric(name, value, step=step)
 
 
-def log_finite(metrics: dict[str, float]) -> None:
+def log_finite(metrics: dict[str, float | None]) -> None:
+    """The defined, finite values of ``metrics`` (MLflow stores no inf; None is an undefined measure)."""
     import mlflow
 
-    mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and math.isfinite(v)})
 
 
 def log_artifacts(paths: list[Path]) -> None:

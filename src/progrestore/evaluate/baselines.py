@@ -1,10 +1,10 @@
 """Stage ``score_baselines@<task>``: the methods that do not depend on the model (oracle, identity,
 classical), scored once on the val clips.
 
-``evaluate`` scores the model's trajectories and joins these scores, so that a model-side change (a
-prompt strategy, a LoRA setting) rescores the model only. Both stages score inside the same window: the
-centre window of the model's aspect ratio (``model.height`` x ``model.width``), which the model restores,
-when the model is among the methods; the whole frame otherwise.
+``evaluate`` scores the model stages' trajectories (``model``, ``vae``) and joins these scores, so that a
+model-side change (a prompt strategy, a LoRA setting) rescores the model only. Both stages score inside
+the same window: the centre window of the model's aspect ratio (``model.height`` x ``model.width``), which
+the model restores, when a model stage's method is evaluated; the whole frame otherwise.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from progrestore.config import Section, clip_size
 from progrestore.data.framing import centre_window
 from progrestore.entry import Stage
 from progrestore.errors import InputError
-from progrestore.evaluate.methods import evaluated_methods
+from progrestore.evaluate.methods import MADE_BY_STAGE, evaluated_methods
 from progrestore.evaluate.scoring import Evaluation, FrameScorer, Window, evaluate_dataset
 from progrestore.io.atomic import write_json
 from progrestore.model.settings import model_size
 
 
 def scoring_window(params: Section, methods: list[str]) -> Window | None:
-    """Where every method is scored: the model's window of the clip, when the model is evaluated.
-    Reads ``clip.width``, ``clip.height`` and (with the model) ``model.profile``, ``model.height``, ``model.width``."""
-    if "model" not in methods:
+    """Where every method is scored: the model's window of the clip, when a model stage's method is
+    evaluated. Reads ``clip.width``, ``clip.height`` and (with the model) ``model.profile``,
+    ``model.height``, ``model.width``."""
+    if not set(methods) & set(MADE_BY_STAGE):
         return None
     width, height = clip_size(params)
     model_height, model_width = model_size(params)
@@ -35,11 +36,11 @@ def scoring_window(params: Section, methods: list[str]) -> Window | None:
 
 
 def run_score_baselines(params: Section, task: str, dataset: Path, out: Path) -> None:
-    """The scores of ``evaluate.methods`` less the model on ``<dataset>/val``, as ``out`` (JSON)."""
+    """The scores of ``evaluate.methods`` less the model stages' on ``<dataset>/val``, as ``out`` (JSON)."""
     tasks.check(task)
     methods = evaluated_methods(params)
     window = scoring_window(params, methods)
-    baselines = [m for m in methods if m != "model"]
+    baselines = [m for m in methods if m not in MADE_BY_STAGE]
     evaluation = evaluate_dataset(task, Path(dataset) / "val", baselines, FrameScorer(), window=window)
     record = {
         "methods": baselines,

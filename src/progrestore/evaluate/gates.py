@@ -15,8 +15,8 @@ Checks, each a row of the printed table:
   synthetic progression improves at every frame) for each metric listed in ``gates.oracle_monotone``;
 - ``margin``: a method's final-frame PSNR exceeds identity's by ``gates.margin_over_identity[method][task]`` dB
   (a key ``model@<profile>`` applies to the model method of that profile only);
-- ``base``: with ``--base REV``, no final-frame metric is worse than at REV by more than its
-  ``gates.tolerance.<metric>``;
+- ``base``: with ``--base REV``, no final-frame metric (of a method, or of a comparison such as
+  ``model_vs_vae``) is worse than at REV by more than its ``gates.tolerance.<metric>``;
   a task without metrics at REV fails (a comparison that cannot be made is not a pass), and a REV that
   is not a commit stops the command before any check.
 """
@@ -64,6 +64,11 @@ def _infinite_if_null(final: dict) -> dict:
     return {m: {k: _infinite(v) for k, v in per.items()} for m, per in final.items()}
 
 
+def _finals(numbers: dict) -> dict:
+    """The final-frame means of a metrics file's methods and comparisons (``against``), null as inf."""
+    return _infinite_if_null(numbers["final"] | numbers.get("against", {}))
+
+
 def load_report(metrics_dir: Path, curves_dir: Path, task: str) -> dict | None:
     """{final, per_frame, progression, profile} of ``task``, or None when its files are missing, empty or
     broken."""
@@ -83,7 +88,7 @@ def load_report(metrics_dir: Path, curves_dir: Path, task: str) -> dict | None:
     about = _read(Path(metrics_dir) / task / ABOUT)
     profile = about.get("profile") if isinstance(about, dict) else None
     return {
-        "final": _infinite_if_null(numbers["final"]),
+        "final": _finals(numbers),
         "per_frame": per_frame,
         "progression": numbers.get("progression"),
         "profile": profile,
@@ -105,7 +110,7 @@ def _base_report(rev: str, path: Path) -> dict | None:
         return None
     try:
         report = json.loads(result.stdout)
-        report["final"] = _infinite_if_null(report["final"])
+        report["final"] = _finals(report)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
     return report if isinstance(report, dict) and report.get("final") else None
@@ -127,7 +132,13 @@ def check_task(
         m for m in methods if m not in curves or any(len(curves[m].get(k, [])) != frames for k in names)
     ]
     checks = [
-        Check("present", task, f"{len(curves)} methods", f"{len(methods)} x {frames} frames", not missing)
+        Check(
+            "present",
+            task,
+            f"{len(methods) - len(missing)} methods",
+            f"{len(methods)} x {frames} frames",
+            not missing,
+        )
     ]
     for method, per_metric in curves.items():
         bad = [

@@ -2,13 +2,14 @@
 
 A method is one entry in :data:`METHODS` (a function and a description), so the model's trajectories plug
 in as one more entry. Methods that output a single image repeat it over the T frames, which draws a flat
-line: the level a trajectory's last frame has to beat.
+line: the level a trajectory's last frame has to beat. The methods of :data:`MADE_BY_STAGE` are read from
+what a model stage wrote (``ClipContext.made``); ``score_baselines`` scores the others, ``evaluate`` these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +24,7 @@ class ClipContext:
     frames: int
     clip: np.ndarray | None = None  # the synthetic progression, when there is one
     params: dict | None = None  # the clip's sampled degradation parameters, when known
-    restored: np.ndarray | None = None  # the model's trajectory, when the restore stage made one
+    made: Mapping[str, np.ndarray] = field(default_factory=dict)  # MADE_BY_STAGE methods' trajectories
 
 
 def _oracle(ctx: ClipContext) -> np.ndarray:
@@ -41,16 +42,32 @@ def _classical(ctx: ClipContext) -> np.ndarray:
     return np.repeat(restored[None], ctx.frames, axis=0)
 
 
-def _model(ctx: ClipContext) -> np.ndarray:
-    if ctx.restored is None:
-        raise ValueError("the model method needs the restore stage's trajectories (dvc repro restore@<task>)")
-    return ctx.restored
+# the methods whose trajectories a model stage writes (method -> that stage): the model's samples and the
+# autoencoder ceiling, the clip encoded and decoded by the model's own VAE (no latent model restores better)
+MADE_BY_STAGE = {"vae": "reconstruct", "model": "restore"}
+
+
+def _made(method: str) -> Callable[[ClipContext], np.ndarray]:
+    def trajectory(ctx: ClipContext) -> np.ndarray:
+        if method not in ctx.made:
+            stage = MADE_BY_STAGE[method]
+            raise ValueError(
+                f"the {method} method needs the {stage} stage's trajectories (dvc repro {stage}@<task>)"
+            )
+        return ctx.made[method]
+
+    return trajectory
 
 
 METHODS: dict[str, tuple[Callable[[ClipContext], np.ndarray], str]] = {
     "oracle": (_oracle, "the synthetic clip itself (sanity check: ends exactly at the clean image)"),
     "identity": (_identity, "the degraded input at every frame (the floor any restorer must beat)"),
-    "model": (_model, "the LoRA-fine-tuned {} I2V trajectory (restore stage); see model_profile"),
+    "vae": (
+        _made("vae"),
+        "the synthetic clip encoded and decoded by the {} model's own VAE at the model's size (reconstruct "
+        "stage): the autoencoder ceiling, the best a trajectory in its latent space can score; see model_profile",
+    ),
+    "model": (_made("model"), "the LoRA-fine-tuned {} I2V trajectory (restore stage); see model_profile"),
     "classical": (_classical, "the task's classical restorer: {}"),
 }
 
@@ -69,11 +86,11 @@ def describe(methods: list[str], task: str, blind: bool = False, architecture: s
     """What each of ``methods`` is, for ``task``'s reports; ``blind``: the clips' parameters are unknown
     (real photographs), so the classical restorer runs its blind variant; ``architecture``: the model's
     (its profile's family's name in labels), which the ``model`` method needs."""
-    if "model" in methods and not architecture:
-        raise ValueError("describing the model method needs the model's architecture")
+    if set(methods) & set(MADE_BY_STAGE) and not architecture:
+        raise ValueError("describing the model's methods needs the model's architecture")
     baseline = tasks.get(task).baseline
     restorer = baseline.blind_description if blind else baseline.description
-    fills = {"classical": restorer, "model": architecture}
+    fills = {"classical": restorer, "model": architecture, "vae": architecture}
     return {m: METHODS[m][1].format(fills[m]) if m in fills else METHODS[m][1] for m in methods}
 
 

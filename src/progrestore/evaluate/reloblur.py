@@ -90,7 +90,7 @@ def _pair_samples(
             raise InputError(f"{pair.blur} and {pair.sharp} differ in size")
         sharp, model_input = centre_crop(sharp_full, width, height), fit(blur_full, width, height)
         restored = model(model_input) if "model" in methods else None
-        ctx = ClipContext(task, model_input, frames, restored=restored)
+        ctx = ClipContext(task, model_input, frames, made={} if restored is None else {"model": restored})
         mask = None
         if pair.mask is not None:
             mask = centre_crop(cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE), width, height)
@@ -164,7 +164,8 @@ def run_reloblur(
     lora_dir: Path | None,
     prompt: str | None,
 ) -> dict:
-    """``progrestore reloblur``: score ``evaluate.methods`` (less the oracle) of ``task`` on the pairs;
+    """``progrestore reloblur``: score ``evaluate.methods`` of ``task`` on the pairs, less the oracle and
+    the VAE ceiling (both need a synthetic clip, which a real pair has not);
     write ``out``. Reads ``clip``, ``evaluate``, and, with the model, ``model``, ``restore`` and
     ``prompts.uniform.<task>``."""
     from progrestore.evaluate.methods import evaluated_methods
@@ -172,7 +173,7 @@ def run_reloblur(
     from progrestore.prompts.build import prompt_option
 
     clip = ClipSettings.from_params(params)
-    methods = [m for m in evaluated_methods(params) if m != "oracle"]
+    methods = [m for m in evaluated_methods(params) if m not in ("oracle", "vae")]
     check_report_path(Path(out))
     prompt = prompt_option(params, task, prompt)
     pairs = find_pairs(root, split)[:limit]  # the inputs are checked before the model is built

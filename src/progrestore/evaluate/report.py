@@ -1,11 +1,12 @@
 """Writing an evaluation (the summary of :class:`progrestore.evaluate.scoring.Evaluation`) as files.
 
 ``metrics/<task>.json`` (the DVC metric) holds numbers only: the clip count, each method's final-frame
-means, and the means over clips of its progression (monotonicity and progress per metric) and temporal
-coherence. ``metrics/<task>/about.json`` says what they are (data, model, scored region, method
+means, the means over clips of its progression (monotonicity and progress per metric) and temporal
+coherence, and, under ``against``, the final-frame means of one method scored against another's frames
+(``model_vs_vae``: the model against its autoencoder's ceiling). ``metrics/<task>/about.json`` says what they are (data, model, scored region, method
 descriptions, protocol, LPIPS weights), ``metrics/<task>/clips.json`` has every clip's final-frame values,
 progression and coherence, and ``metrics/per_frame/<metric>/<task>.json`` one row per frame and one
-column per method (DVC overlays the columns). Non-finite values are null in all of them (strict JSON): an
+column per method and comparison (DVC overlays the columns). Non-finite values are null in all of them (strict JSON): an
 infinite PSNR (a frame equal to the clean image), a progression measure that is not defined.
 """
 
@@ -62,16 +63,19 @@ def write_report(
     """The evaluation of ``task`` as files:
 
     - ``metrics_path`` (the DVC metric): numbers only, short, so that ``dvc exp show`` and ``dvc metrics
-      diff`` stay readable: the clip count, each method's final-frame means, progression and coherence;
+      diff`` stay readable: the clip count, each method's final-frame means, progression and coherence,
+      and the comparisons' final-frame means;
     - ``<metrics_path without suffix>/about.json``: what the numbers are (``methods`` describes each
       method; ``labels``: data, model, scored region), the protocol and the LPIPS weights' identity;
     - ``<metrics_path without suffix>/clips.json``: every clip's final-frame values, progression, coherence;
-    - ``curve_paths[<metric>]``: one row per frame, one column per method (DVC's plots).
+    - ``curve_paths[<metric>]``: one row per frame, one column per method and comparison (DVC's plots).
     """
     metrics_path = Path(metrics_path)
     numbers = {"clips": summary["clips"], "final": summary["final"], "progression": summary["progression"]}
     if summary["coherence"]:
         numbers["coherence"] = summary["coherence"]
+    if summary["against"]:
+        numbers["against"] = {name: entry["final"] for name, entry in summary["against"].items()}
     write_json(metrics_path, strict(numbers))
     details = metrics_path.with_suffix("")
     about = {
@@ -85,8 +89,9 @@ def write_report(
     }
     write_json(details / ABOUT, about)
     write_json(details / CLIPS, strict(summary["per_clip"]))
+    columns = summary["per_frame"] | {name: e["per_frame"] for name, e in summary["against"].items()}
     for metric in metrics():
-        write_json(Path(curve_paths[metric.name]), plot_rows(summary["per_frame"], metric.name))
+        write_json(Path(curve_paths[metric.name]), plot_rows(columns, metric.name))
 
 
 def write_sheet(rows: list, path: Path) -> None:

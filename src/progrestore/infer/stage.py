@@ -18,9 +18,8 @@ from progrestore.io.atomic import staged_output_dir, write_json
 from progrestore.io.encoded import NEGATIVE_PROMPT, load_text_cache, prompt_key
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
+from progrestore.layout import RESTORED_RECORD
 from progrestore.model.settings import model_settings
-
-RECORD = "restored.json"  # what the evaluation reads besides the trajectories; written last
 
 
 def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, out: Path, task: str) -> None:
@@ -38,7 +37,9 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     texts = load_text_cache(text_cache, settings.profile)
     model, sampling, _ = sampling_model(params, lora)
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
-    with staged_output_dir(Path(out), RECORD, overwrite=True) as staging:  # DVC owns the stage's output
+    with staged_output_dir(
+        Path(out), RESTORED_RECORD, overwrite=True
+    ) as staging:  # DVC owns the stage's output
         for entry, prompt in tqdm(
             list(zip(entries, prompts, strict=True)), desc=f"restore {task}", unit="clip"
         ):
@@ -58,7 +59,7 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
             "restored_window": {"x": x, "y": y, "width": width, "height": height},
             "sampling": asdict(sampling),
         }
-        write_json(staging / RECORD, record)
+        write_json(staging / RESTORED_RECORD, record)
     print(f"{task}: trajectories -> {out}")
 
 

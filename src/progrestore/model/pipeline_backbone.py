@@ -66,6 +66,18 @@ class PipelineBackbone(ModelSpecification):
         return self._dtype
 
     @torch.inference_mode()
+    def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        """Through the pipeline's own VAE and post-processing: the pixels as its image processor makes them
+        (``2 x / 255 - 1``), the latent distribution's mode, decoded (the latent scaling the pipeline applies
+        to samples cancels out) and rounded as :meth:`sample` rounds."""
+        self.require(AUTOENCODER)
+        vae = self.pipe.vae
+        video = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].to(self.device, torch.float32)
+        latents = vae.encode((2.0 * (video / 255.0) - 1.0).to(vae.dtype)).latent_dist.mode()
+        decoded = vae.decode(latents, return_dict=False)[0]
+        return to_uint8(self.pipe.video_processor.postprocess_video(decoded, output_type="np")[0])
+
+    @torch.inference_mode()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """The text embedding (``text_tokens``, D) of one prompt, as the family's pipeline builds it."""
         self.require(TEXT)
@@ -120,4 +132,9 @@ class PipelineBackbone(ModelSpecification):
             output_type="np",
             **self.sampling_options(sampling),
         ).frames[0]
-        return (np.clip(output, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return to_uint8(output)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """The pipeline's float frames in [0, 1] -> uint8, rounded to nearest."""
+    return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -69,6 +69,11 @@ class ModelSpecification(ABC):
         """(T, H, W, 3) uint8 clip -> the latents training reads (one sample of the posterior)."""
 
     @abstractmethod
+    def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) uint8 clip -> the same clip encoded and decoded by the autoencoder (the posterior's
+        mode), as uint8 frames the way sampled ones are made: the best a trajectory in its latent space can be."""
+
+    @abstractmethod
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """The text embedding of one prompt, as training and sampling read it."""
 
