@@ -175,3 +175,39 @@ def test_curves_figure_is_a_deterministic_png(val_folders, scorer, tmp_path):
     write_curves("deblur", curves, "test fixture", tmp_path / "b.png")
     data = (tmp_path / "a.png").read_bytes()
     assert data.startswith(b"\x89PNG") and data == (tmp_path / "b.png").read_bytes()
+
+
+def test_each_distinct_image_goes_through_alexnet_once_per_clip_and_the_values_do_not_change():
+    """A clip's frames recur (against the clean image, against their neighbours for tLP, against another
+    trajectory): the remembered features give the values of computing every pass anew, with one pass per
+    distinct image."""
+    from progrestore.evaluate.perceptual import Lpips, LpipsMeasure
+    from progrestore.evaluate.scoring import Sample, score_samples
+
+    network = Lpips()
+    passes = []
+    counted = network.features
+    network.features = lambda images: passes.append(len(images)) or counted(images)
+    rng = np.random.default_rng(3)
+    clean = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    reference = np.clip(
+        clean + rng.normal(0, 30, (9, 32, 48, 3)) * np.linspace(1, 0, 9)[:, None, None, None], 0, 255
+    )
+    model = np.clip(clean + rng.normal(0, 20, (9, 32, 48, 3)), 0, 255).astype(np.uint8)
+    vae = np.clip(clean + rng.normal(0, 10, (9, 32, 48, 3)), 0, 255).astype(np.uint8)
+    sample = Sample("clip", clean, {"vae": vae, "model": model}, reference.astype(np.uint8))
+    remembered = score_samples(
+        [sample], ["vae", "model"], FrameScorer({"lpips": LpipsMeasure(network)}), "t", ("model", "vae")
+    )
+    assert sum(passes) == 1 + 9 + 9 + 8  # clean, vae, model, the reference's frames 1-8 (9 is clean)
+
+    class Fresh(LpipsMeasure):  # every pass anew: nothing remembered
+        def features(self, images):
+            self._features.clear()
+            return super().features(images)
+
+    anew = score_samples(
+        [sample], ["vae", "model"], FrameScorer({"lpips": Fresh(Lpips())}), "t", ("model", "vae")
+    )
+    assert remembered.values == anew.values and remembered.against == anew.against
+    assert remembered.coherence == anew.coherence

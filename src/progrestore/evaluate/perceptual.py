@@ -1,10 +1,13 @@
 """The LPIPS network (v0.1 AlexNet with the verified pretrained trunk) and its measure for the metric
-registry: the reference's features are computed once per clip, frames go through AlexNet ``batch`` at a
-time (one measured fastest on CPU)."""
+registry: each distinct image's features are computed once while they are among the last few used (a
+clip's frames recur: against the clean image, against their neighbours for tLP, against another method's
+frames), frames go through AlexNet ``batch`` at a time (one measured fastest on CPU)."""
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 
 import lpips
 import numpy as np
@@ -50,22 +53,41 @@ class Lpips:
 
 
 class LpipsMeasure:
-    """The registry's LPIPS measure over one network (shared when given); no masked variant."""
+    """The registry's LPIPS measure over one network (shared when given); no masked variant.
 
-    def __init__(self, network: Lpips | None = None, batch: int = 1) -> None:
+    The features of the last ``remembered`` distinct images are kept (by their bytes): one clip's clean
+    image and three trajectories fit (1 + 3 x 9 = 28 at 9 frames; at 1360x768 each image's features take
+    43 MB). An image's features do not depend on what it is batched with at ``batch`` 1, so the values are
+    those of computing every pass anew."""
+
+    def __init__(self, network: Lpips | None = None, batch: int = 1, remembered: int = 32) -> None:
         self.network = network or Lpips()
         self.batch = batch
+        self.remembered = remembered
+        self._features: OrderedDict[bytes, list[torch.Tensor]] = OrderedDict()
+
+    def features(self, images: np.ndarray) -> list[list[torch.Tensor]]:
+        """Each image's features (as a batch of one), the ones not remembered computed ``batch`` at a time."""
+        keys = [hashlib.blake2b(repr(image.shape).encode() + image.tobytes()).digest() for image in images]
+        new = list(dict.fromkeys(key for key in keys if key not in self._features))
+        for start in range(0, len(new), self.batch):
+            chunk = [keys.index(key) for key in new[start : start + self.batch]]
+            computed = self.network.features(images[chunk])
+            for j, i in enumerate(chunk):
+                self._features[keys[i]] = [layer[j : j + 1] for layer in computed]
+        for key in keys:
+            self._features.move_to_end(key)
+        found = [self._features[key] for key in keys]
+        while len(self._features) > self.remembered:
+            self._features.popitem(last=False)
+        return found
 
     def reference(self, clean: np.ndarray) -> list[torch.Tensor]:
-        return self.network.features(clean[None])
+        return self.features(clean[None])[0]
 
     def score(
         self, frames: np.ndarray, reference: list[torch.Tensor], mask: np.ndarray | None = None
     ) -> list[float]:
         if mask is not None:
             raise ValueError("LPIPS has no masked variant")
-        values: list[float] = []
-        for start in range(0, len(frames), self.batch):
-            chunk = frames[start : start + self.batch]
-            values += [float(d) for d in self.network.distance(self.network.features(chunk), reference)]
-        return values
+        return [float(self.network.distance(f, reference)[0]) for f in self.features(frames)]
