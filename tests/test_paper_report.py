@@ -97,7 +97,7 @@ def _one_line(capsys) -> str:
     return err
 
 
-def _section(markdown: str, heading: str) -> list[str]:
+def section(markdown: str, heading: str) -> list[str]:
     """The non-blank lines under ``heading`` up to the next heading."""
     lines = markdown.splitlines()
     start = lines.index(heading) + 1
@@ -105,7 +105,7 @@ def _section(markdown: str, heading: str) -> list[str]:
     return [line for line in lines[start:end] if line]
 
 
-def _row(lines: list[str], *first_cells: str) -> list[str]:
+def table_row(lines: list[str], *first_cells: str) -> list[str]:
     """The cells of the one table row in ``lines`` that starts with ``first_cells``."""
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")]
     found = [row for row in rows if row[: len(first_cells)] == list(first_cells)]
@@ -132,33 +132,47 @@ def test_the_planted_pair_lands_in_its_cells_with_its_labels(planted, workdir, c
         in text
     )
     label = f"model: {TINY}; data: {DATA}; 3 clips"
-    final = _section(text, "#### sr: final frame (9) and temporal coherence")
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
     assert final[0] == f"*means over clips; {label}*"
     # PSNR (position 0): 10 + 0.5 * 9 = 14.5 (+ 0.125); SSIM: 20 + 4.5; LPIPS: 30 + 4.5; then tlp, static_change
-    assert _row(final, "`model` (tiny)", "uniform") == ["14.5000", "24.5000", "34.5000", "0.1250", "3.5000"]
-    assert _row(final, "`model` (tiny)", "scene") == ["14.6250", "24.6250", "34.6250", "0.2500", "3.5000"]
-    assert _row(final, "`identity`", "none (identical in both sources)") == [
+    assert table_row(final, "`model` (tiny)", "uniform") == [
+        "14.5000",
+        "24.5000",
+        "34.5000",
+        "0.1250",
+        "3.5000",
+    ]
+    assert table_row(final, "`model` (tiny)", "scene") == [
+        "14.6250",
+        "24.6250",
+        "34.6250",
+        "0.2500",
+        "3.5000",
+    ]
+    assert table_row(final, "`identity`", "none (identical in both sources)") == [
         "5.0000", "10.0000", "15.0000", "0.0625", "0.0000"
     ]  # fmt: skip
-    assert _row(final, "`oracle`", "none (identical in both sources)")[:3] == ["inf", "1.0000", "0.0000"]
-    progression = _section(text, "#### sr: progression, PSNR (dB)")
+    assert table_row(final, "`oracle`", "none (identical in both sources)")[:3] == ["inf", "1.0000", "0.0000"]
+    progression = section(text, "#### sr: progression, PSNR (dB)")
     assert progression[0] == f"*means over clips; {label}*"
-    assert _row(progression, "`model` (tiny)", "scene") == ["1.0000", "0.8750", "0.3750", "8.0000"]
-    assert _row(progression, "`identity`", "none (identical in both sources)") == [
+    assert table_row(progression, "`model` (tiny)", "scene") == ["1.0000", "0.8750", "0.3750", "8.0000"]
+    assert table_row(progression, "`identity`", "none (identical in both sources)") == [
         "0.0000", "1.0000", "0.0000", "n/a"
     ]  # fmt: skip
-    per_frame = _section(text, "#### sr: per frame, PSNR (dB)")
+    per_frame = section(text, "#### sr: per frame, PSNR (dB)")
     assert per_frame[0] == f"*means over clips; {label}*"
-    assert _row(per_frame, "`model` (tiny)", "uniform") == [f"{10 + 0.5 * t:.4f}" for t in range(1, 10)]
-    assert _row(per_frame, "`model` (tiny)", "scene") == [f"{10.125 + 0.5 * t:.4f}" for t in range(1, 10)]
-    assert _row(per_frame, "`model` (tiny)", "scene - uniform") == ["+0.1250"] * FRAMES
+    assert table_row(per_frame, "`model` (tiny)", "uniform") == [f"{10 + 0.5 * t:.4f}" for t in range(1, 10)]
+    assert table_row(per_frame, "`model` (tiny)", "scene") == [
+        f"{10.125 + 0.5 * t:.4f}" for t in range(1, 10)
+    ]
+    assert table_row(per_frame, "`model` (tiny)", "scene - uniform") == ["+0.1250"] * FRAMES
     assert "![sr: per-frame curves, uniform vs scene prompts](paper/sr.png)" in text
     assert (workdir / "reports" / "paper" / "sr.png").read_bytes().startswith(b"\x89PNG")
     assert "ceiling" not in text  # no model_against_ceiling in these files: nothing said about it
-    table = _section(text, "## Table I: ReLoBlur, frame-wise LPIPS (lower is better)")
+    table = section(text, "## Table I: ReLoBlur, frame-wise LPIPS (lower is better)")
     assert table[0].startswith("Not run: `metrics/reloblur.json` does not exist.")
     assert "`progrestore reloblur ROOT --split test`" in table[0]
-    assert _row(table, "paper, Table I") == ["0.335", "0.330", "0.323", "0.319", "0.316", "0.318", "0.316", "0.317", "0.317"]  # fmt: skip
+    assert table_row(table, "paper, Table I") == ["0.335", "0.330", "0.323", "0.319", "0.316", "0.318", "0.316", "0.317", "0.317"]  # fmt: skip
 
 
 def test_the_same_inputs_give_the_same_bytes(planted, workdir):
@@ -176,10 +190,10 @@ def test_baselines_that_differ_between_the_sources_are_shown_for_each(workdir):
     assert _report("--uniform", "uniform", "--scene", "scene") == 0
     text = (workdir / "reports" / "paper.md").read_text()
     assert "**The sources differ in identity**, which read no prompt: both are shown." in text
-    final = _section(text, "#### sr: final frame (9) and temporal coherence")
-    assert _row(final, "`identity`", "none (uniform source)")[0] == "5.0000"
-    assert _row(final, "`identity`", "none (scene source)")[0] == "6.0000"
-    assert _row(final, "`oracle`", "none (identical in both sources)")[0] == "inf"
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
+    assert table_row(final, "`identity`", "none (uniform source)")[0] == "5.0000"
+    assert table_row(final, "`identity`", "none (scene source)")[0] == "6.0000"
+    assert table_row(final, "`oracle`", "none (identical in both sources)")[0] == "inf"
 
 
 def test_new_methods_and_the_ceiling_are_reported_when_a_source_has_them(planted, workdir):
@@ -200,13 +214,17 @@ def test_new_methods_and_the_ceiling_are_reported_when_a_source_has_them(planted
             path.write_text(json.dumps(rows))
     assert _report("--uniform", str(uniform), "--scene", str(scene)) == 0
     text = (workdir / "reports" / "paper.md").read_text()
-    final = _section(text, "#### sr: final frame (9) and temporal coherence")
-    assert _row(final, "`vae`", "none (identical in both sources)")[:3] == ["40.0000", "0.9688", "0.0312"]
-    ceiling = _section(text, "#### sr: the model against its autoencoder's ceiling")
-    assert _row(ceiling, "uniform") == ["31.2500", "0.7500", "0.0625"]
-    assert _row(ceiling, "scene") == ["not in this source"] * 3
-    per_frame = _section(text, "#### sr: per frame, SSIM")
-    assert _row(per_frame, "`model_vs_vae` (tiny)", "scene") == [f"{3.0 * t:.4f}" for t in range(1, 10)]
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
+    assert table_row(final, "`vae`", "none (identical in both sources)")[:3] == [
+        "40.0000",
+        "0.9688",
+        "0.0312",
+    ]
+    ceiling = section(text, "#### sr: the model against its autoencoder's ceiling")
+    assert table_row(ceiling, "uniform") == ["31.2500", "0.7500", "0.0625"]
+    assert table_row(ceiling, "scene") == ["not in this source"] * 3
+    per_frame = section(text, "#### sr: per frame, SSIM")
+    assert table_row(per_frame, "`model_vs_vae` (tiny)", "scene") == [f"{3.0 * t:.4f}" for t in range(1, 10)]
 
 
 def test_a_method_one_source_lacks_is_said_to_be_missing_there(planted, workdir):
@@ -217,9 +235,9 @@ def test_a_method_one_source_lacks_is_said_to_be_missing_there(planted, workdir)
     assert _report("--uniform", str(uniform), "--scene", str(scene)) == 0
     text = (workdir / "reports" / "paper.md").read_text()
     assert "**The sources differ in vae**, which read no prompt: both are shown." in text
-    final = _section(text, "#### sr: final frame (9) and temporal coherence")
-    assert _row(final, "`vae`", "none (uniform source)")[0] == "40.0000"
-    assert _row(final, "`vae`", "none (scene source)") == ["not in this source"] * 5
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
+    assert table_row(final, "`vae`", "none (uniform source)")[0] == "40.0000"
+    assert table_row(final, "`vae`", "none (scene source)") == ["not in this source"] * 5
 
 
 def test_the_command_reads_json_and_draws_without_torch(planted, workdir):
@@ -265,14 +283,14 @@ def test_table_i_sets_the_reloblur_report_beside_the_papers_row(planted, workdir
     _plant_reloblur(workdir / "metrics")  # where the command looks by default
     assert _report("--uniform", str(uniform), "--scene", str(scene)) == 0
     text = (workdir / "reports" / "paper.md").read_text()
-    table = _section(text, "## Table I: ReLoBlur, frame-wise LPIPS (lower is better)")
+    table = section(text, "## Table I: ReLoBlur, frame-wise LPIPS (lower is better)")
     assert table[0].startswith(
         "*ours from `metrics/reloblur.json`: ReLoBlur test (7 pairs) from /data/relo: zero-shot, real motion "
         f"blur; 7 pairs; model: {TINY}; LoRA: models/deblur; restoration task: deblur."
     )
-    assert _row(table, "paper, Table I") == [f"{v:.3f}" for v in PAPER_TABLE_I_LPIPS]
-    assert _row(table, "`model` (tiny)") == [f"{0.5 - 0.01 * t:.4f}" for t in range(1, 10)]
-    assert _row(table, "`identity`") == ["0.6250"] * FRAMES
+    assert table_row(table, "paper, Table I") == [f"{v:.3f}" for v in PAPER_TABLE_I_LPIPS]
+    assert table_row(table, "`model` (tiny)") == [f"{0.5 - 0.01 * t:.4f}" for t in range(1, 10)]
+    assert table_row(table, "`identity`") == ["0.6250"] * FRAMES
     assert _report("--uniform", str(uniform), "--scene", str(scene), "--reloblur", "elsewhere.json") == 2
 
 
@@ -411,7 +429,7 @@ def test_an_experiment_and_the_workspace_are_checked_and_a_stale_task_is_left_ou
     why = f"--scene scene-exp: prompts@deblur ran with prompts.strategy uniform, not scene (its outputs are stale); {remedy}"
     assert f"deblur: left out: {why}" in out
     text = (repository / "reports" / "paper.md").read_text()
-    assert f"- deblur: {why}" in _section(text, "## Sources")
+    assert f"- deblur: {why}" in section(text, "## Sources")
     experiment = _git(repository, "for-each-ref", "--format=%(objectname)", "refs/exps")
     assert (
         "- uniform prompts: the workspace's `metrics` folder, checked against `params.yaml` and `dvc.lock`: prompts.strategy is uniform there"
@@ -423,9 +441,9 @@ def test_an_experiment_and_the_workspace_are_checked_and_a_stale_task_is_left_ou
     )
     assert experiment != _git(repository, "rev-parse", "HEAD")  # read from the experiment, not the workspace
     assert "### deblur" not in text and "### sr" in text
-    final = _section(text, "#### sr: final frame (9) and temporal coherence")
-    assert _row(final, "`model` (tiny)", "uniform")[0] == "14.5000"
-    assert _row(final, "`model` (tiny)", "scene")[0] == "14.6250"
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
+    assert table_row(final, "`model` (tiny)", "uniform")[0] == "14.5000"
+    assert table_row(final, "`model` (tiny)", "scene")[0] == "14.6250"
     assert _report("--scene", "scene-exp", "--tasks", "deblur", "--out", "other.md") == 2
     assert _one_line(capsys) == f"progrestore report: error: deblur: {why}\n"
 

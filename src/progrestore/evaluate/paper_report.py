@@ -8,7 +8,8 @@ figures in ``reports/paper/``), from the pipeline's own outputs.
 - Table I: the ReLoBlur report's per-frame LPIPS beside the paper's published row.
 
 Each strategy's results come from a *source*: a folder laid out like the pipeline's metrics folder, or a
-git revision or DVC experiment name (its files read from git, where ``cache: false`` keeps the metrics).
+git revision or DVC experiment name (its files read from git, where ``cache: false`` keeps the metrics);
+by default, the workspace's metrics folder for the strategy the workspace's params.yaml sets.
 A revision and the workspace's own metrics folder carry a record of how their files were made, and it is
 checked: their params.yaml must set ``prompts.strategy`` to the strategy the source is given for, each
 task's files must be the ones their dvc.lock records, and every stage upstream of those (followed through
@@ -130,6 +131,8 @@ class Reloblur:
 
 @dataclass(frozen=True)
 class Written:
+    """What the command wrote, and the tasks it left out (with why), for its summary lines."""
+
     out: Path
     figures: list[Path]
     left_out: dict[str, str]  # task -> why
