@@ -178,8 +178,8 @@ def test_help_describes_the_program_in_whole_sentences(capsys):
     description = " ".join(shown.split("\n\n")[1].split())  # after the usage, before the arguments
     assert description.endswith("weights.") and description.startswith("progrestore commands: the pipeline")
     assert (
-        "restoring your own image, regenerating a clip, real-world evaluation, gates, checking the "
-        "workspace against dvc.lock, and weights." in description
+        "restoring your own image, regenerating a clip, real-world evaluation, the paper's comparisons as a "
+        "report, gates, checking the workspace against dvc.lock, and weights." in description
     )
     commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command in commands.choices:  # and every command's own help prints

@@ -15,9 +15,12 @@ import pytest
 import yaml
 
 from progrestore.entry import AUDIT_ENV
+from progrestore.evaluate.metrics import get
+from progrestore.evaluate.metrics import metrics as metrics_of
 from progrestore.evaluate.plots_page import TEMPLATE as PAGE
 
 from .conftest import REPO, TASKS
+from .test_paper_report import section, table_row
 from .test_stage_deps import StageInstance, import_closure, stage_instances
 
 pytestmark = pytest.mark.pipeline
@@ -284,6 +287,37 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
     assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
     metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
     assert "final.model.psnr" in metrics["metrics/sr.json"]  # the model rows of the two strategies
+    # the paper's Fig. 2 comparison from the two strategies' revisions, each checked against its dvc.lock
+    report = ["report", "--uniform", "HEAD", "--scene", "scene-prompts"]
+    _run([sys.executable, "-m", "progrestore.cli", *report, "--tasks", "sr"], repo)
+    text = (repo / "reports" / "paper.md").read_text()
+    assert (
+        "- uniform prompts: `HEAD` (commit " in text and "- scene prompts: `scene-prompts` (commit " in text
+    )
+    assert "**Plumbing numbers, not results.**" in text and "tiny: randomly initialised tiny" in text
+    final = section(text, "#### sr: final frame (9) and temporal coherence")
+    header = [cell.strip() for cell in final[1].strip("|").split("|")][2:]
+    for key, change in metrics["metrics/sr.json"].items():
+        if key.startswith("final.model."):
+            column = header.index(get(key.removeprefix("final.model.")).label)
+            for strategy, side in (("uniform", "old"), ("scene", "new")):
+                assert table_row(final, "`model` (tiny)", strategy)[column] == f"{change[side]:.4f}"
+    ceiling = section(text, "#### sr: the model against its autoencoder's ceiling")
+    names = [m.name for m in metrics_of()]
+    assert "against.model_vs_vae.lpips" in metrics["metrics/sr.json"]  # the model moved: so did its distance
+    for key, change in metrics["metrics/sr.json"].items():
+        if key.startswith("against.model_vs_vae."):
+            column = names.index(key.removeprefix("against.model_vs_vae."))
+            for strategy, side in (("uniform", "old"), ("scene", "new")):
+                assert table_row(ceiling, strategy)[column] == f"{change[side]:.4f}"
+    assert (repo / "reports" / "paper" / "sr.png").is_file()
+    # every task: the others' prompts did not rerun in the experiment, so they are stale there and left out
+    everything = _run([sys.executable, "-m", "progrestore.cli", *report, "--out", "reports/all.md"], repo)
+    for task in set(TASKS) - {"sr"}:
+        assert (
+            f"{task}: left out: --scene scene-prompts: prompts@{task} ran with prompts.strategy uniform, not "
+            f"scene (its outputs are stale); `dvc exp run -S prompts.strategy=scene evaluate@{task}` makes it"
+        ) in everything.stdout
     scene = (repo / "data/datasets/sr/val/prompt.txt").read_text()
     assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 

@@ -11,7 +11,8 @@ import yaml
 
 from progrestore.cli import main
 from progrestore.errors import InputError
-from progrestore.evaluate.reloblur import PAPER_TABLE_I_LPIPS, find_pairs
+from progrestore.evaluate.published import PAPER_TABLE_I_LPIPS
+from progrestore.evaluate.reloblur import find_pairs
 
 from .conftest import REPO
 
@@ -91,7 +92,7 @@ def test_reloblur_runs_the_repositorys_methods_and_sets_the_model_beside_table_i
     about = json.loads((tmp_path / "metrics" / "reloblur" / "about.json").read_text())  # what they are
     methods = yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["methods"]
     assert set(report["final"]) == set(methods) - {"oracle", "vae"} and "model" in report["final"]
-    assert "plumbing, not quality" in about["model_profile"]
+    assert "plumbing, not quality" in about["model_profile"] and about["profile"] == "tiny"
     assert about["working_size"] == [96, 160]  # the tiny model's size: it restores the whole window
     rows = about["paper_table_i"]["frames"]
     assert [row["paper_lpips"] for row in rows] == list(PAPER_TABLE_I_LPIPS)

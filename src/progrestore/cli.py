@@ -1,6 +1,6 @@
 """``progrestore`` commands: the pipeline's stages (``progrestore stage <name>``, as DVC runs them), and
-restoring your own image, regenerating a clip, real-world evaluation, gates, checking the workspace
-against dvc.lock, and weights.
+restoring your own image, regenerating a clip, real-world evaluation, the paper's comparisons as a report,
+gates, checking the workspace against dvc.lock, and weights.
 
 Every command validates its parameters first and reports bad input as one line naming the file or
 parameter, with exit status 2, instead of a traceback. Each command imports its code when it runs:
@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from progrestore import tasks
 from progrestore.config import PARAMS_FILE, ClipSettings, load_params
@@ -101,6 +101,28 @@ def cmd_reloblur(args: argparse.Namespace) -> None:
             print(f"{row['frame']:>5}  {row['paper_lpips']:>21.3f}  {model}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from progrestore.evaluate.paper_report import Layout, run_report
+    from progrestore.prompts.build import STRATEGIES
+
+    metrics = pipeline_path("metrics")
+    layout = Layout(PurePosixPath(metrics.as_posix()), PurePosixPath(pipeline_path("curves").as_posix()))
+    written = run_report(
+        {strategy: getattr(args, strategy) for strategy in STRATEGIES},
+        args.tasks,
+        args.reloblur,
+        args.out or pipeline_path("reports") / "paper.md",
+        Path.cwd(),
+        layout,
+        args.params,
+        metrics / "reloblur.json",
+    )
+    for task, why in written.left_out.items():
+        print(f"{task}: left out: {why}")
+    shown = ", ".join(str(figure) for figure in written.figures)
+    print(f"report -> {written.out} (figures: {shown})")
+
+
 def cmd_verify(args: argparse.Namespace) -> None:
     from progrestore.verify import verify
 
@@ -180,6 +202,35 @@ def build_parser() -> argparse.ArgumentParser:
     relo.add_argument("--no-lora", action="store_true", help="the model method runs the base model")
     relo.add_argument("--prompt", default=None, help="default: the task's uniform prompt")
     relo.set_defaults(run=cmd_reloblur)
+
+    report = commands.add_parser(
+        "report",
+        help="the paper's comparisons (Fig. 2: uniform vs scene prompts; Table I: ReLoBlur) as reports/paper.md",
+    )
+    where = "a metrics folder, a git revision or a DVC experiment name"
+    for strategy in ("uniform", "scene"):  # prompts.build.STRATEGIES (tests check), not imported here
+        report.add_argument(
+            f"--{strategy}",
+            default=None,
+            help=f"the {strategy}-prompt results: {where} (default, for the strategy params.yaml sets: "
+            "the workspace's metrics folder)",
+        )
+    report.add_argument(
+        "--tasks", nargs="+", choices=tasks.names(), default=None, help="default: every task in both sources"
+    )
+    report.add_argument(
+        "--reloblur",
+        type=Path,
+        default=None,
+        help="a reloblur report (default: metrics/reloblur.json if there)",
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the report (default: reports/paper.md; figures in reports/paper/)",
+    )
+    report.set_defaults(run=cmd_report)
 
     gate = commands.add_parser("gate", help="check metrics/*.json against the gates in params.yaml")
     gate.add_argument("--base", default=None, help="also compare with the metrics of this git revision")

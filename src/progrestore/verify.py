@@ -21,6 +21,16 @@ from progrestore.errors import InputError
 CHUNK = 1 << 20
 
 
+def folder_md5(files: dict[str, str]) -> str:
+    """DVC's hash of a folder output (``<md5>.dir``) from its files' md5s by relative (posix) path: the md5
+    of their {md5, relpath} listing in DVC's order (by path parts), serialised as DVC serialises it. A
+    folder kept in git (``cache: false``) has no stored listing, so whoever checks one rebuilds it so."""
+    ordered = sorted(files.items(), key=lambda item: tuple(item[0].split("/")))
+    listing = [{"md5": md5, "relpath": relpath} for relpath, md5 in ordered]
+    digest = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+    return f"{digest}.dir"
+
+
 class Problem(Enum):
     """What is wrong with one file, and the command that recovers it."""
 
@@ -132,12 +142,11 @@ class _Checker:
         """A ``cache: false`` folder: its files' listing, serialised as DVC does, must hash to ``oid``."""
         files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
         self.report.files += len(files)
-        listing = [{"md5": self.md5(p), "relpath": p.relative_to(folder).as_posix()} for p in files]
-        actual = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+        actual = folder_md5({p.relative_to(folder).as_posix(): self.md5(p) for p in files})
         if not files:
             self.report.mismatches.append(Mismatch(folder, output, Problem.MISSING_IN_GIT))
-        elif f"{actual}.dir" != oid:
-            detail = f"its {len(files)} files hash to {actual}.dir, recorded {oid}"
+        elif actual != oid:
+            detail = f"its {len(files)} files hash to {actual}, recorded {oid}"
             self.report.mismatches.append(Mismatch(folder, output, Problem.CHANGED_IN_GIT, detail))
 
     def cache_object(self, path: Path, md5: str, output: str) -> bool:

@@ -37,11 +37,10 @@ from progrestore.errors import InputError
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import names as metric_names
 from progrestore.evaluate.protocol import ABOUT
+from progrestore.evaluate.published import PAPER_TABLE_I_LPIPS, TABLE_I_SOURCE
 from progrestore.evaluate.report import write_report
 from progrestore.evaluate.scoring import Evaluation, FrameScorer, Sample, score_samples
 from progrestore.io.images import read_image
-
-PAPER_TABLE_I_LPIPS = (0.335, 0.330, 0.323, 0.319, 0.316, 0.318, 0.316, 0.317, 0.317)
 
 
 @dataclass(frozen=True)
@@ -189,6 +188,7 @@ def run_reloblur(
         labels |= {
             "working_size": [settings.height, settings.width],
             "model_profile": settings.label,
+            "profile": settings.profile.name,
             "lora": str(lora_dir) if lora_dir is not None else "none (the base model)",
         }
     height, width = labels["working_size"]
@@ -196,7 +196,7 @@ def run_reloblur(
     summary = evaluate_reloblur(task, pairs, methods, scorer, width, height, clip.frames, model).summary()
     if clip.frames == len(PAPER_TABLE_I_LPIPS):
         labels["paper_table_i"] = {
-            "source": "paper, Table I: per-frame LPIPS of the fine-tuned model on the ReLoBlur test set",
+            "source": TABLE_I_SOURCE,
             "frames": paper_comparison(summary["per_frame"]),
         }
     out = Path(out)
