@@ -102,7 +102,8 @@ def cmd_reloblur(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from progrestore.evaluate.paper_report import Layout, run_report
+    from progrestore.evaluate.paper_report import run_report
+    from progrestore.evaluate.report_sources import Layout
     from progrestore.prompts.build import STRATEGIES
 
     metrics = pipeline_path("metrics")
