@@ -5,7 +5,8 @@ Straightforward = every frame of every method's trajectory scored on its own: ``
 through AlexNet), plus PSNR. The stage's :class:`FrameScorer`: the clean image's SSIM statistics and LPIPS
 features computed once per clip, separable SSIM filters, frames batched through AlexNet, repeated frames
 (identity, classical) scored once. Both score the same 1360x768 trajectories (oracle, identity, classical)
-of the val clips that ``dvc repro`` wrote; the numbers must agree (LPIPS 1e-6, SSIM 1e-4, PSNR exactly).
+of the val clips that ``dvc repro`` wrote; the numbers must agree (LPIPS 1e-6, SSIM within
+``SKIMAGE_SSIM_TOLERANCE``, PSNR exactly).
 
     python benchmarks/evaluation.py [--clips 2] [--tasks TASK ...] [--methods oracle ...]
 """
@@ -26,7 +27,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from progrestore.config import load_params
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.methods import ClipContext, method_trajectory
-from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS
+from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS, SKIMAGE_SSIM_TOLERANCE
 from progrestore.evaluate.scoring import FrameScorer
 from progrestore.io.images import read_image
 from progrestore.io.video import read_video
@@ -94,7 +95,7 @@ def main() -> None:
                 ssim_diff = max(
                     ssim_diff, float(np.max(np.abs(np.subtract(ours[m]["ssim"], theirs[m]["ssim"]))))
                 )
-        if lpips_diff > 1e-6 or ssim_diff > 1e-4:
+        if lpips_diff > 1e-6 or ssim_diff > SKIMAGE_SSIM_TOLERANCE:
             raise SystemExit(f"{task}: scores disagree (LPIPS {lpips_diff:.2e}, SSIM {ssim_diff:.2e})")
         totals = [totals[0] + count, totals[1] + slow, totals[2] + fast]
         print(

@@ -131,8 +131,9 @@ def test_report_files_and_plot_rows(val_folders, scorer, tmp_path):
     assert all(isinstance(v, float) for m in METHODS[1:] for v in report["final"][m].values())
     about = json.loads((tmp_path / "sr" / "about.json").read_text())
     assert about["lpips_weights_sha256"] and "valid region" in about["protocol"]["ssim"]
-    assert (
-        about["methods"]["classical"] == "the task's classical restorer: unsharp mask (sigma 1.5, amount 1.0)"
+    assert about["methods"]["classical"] == (
+        "the task's classical restorer: bilateral filter (15 px, sigma colour 25, sigma space 15) against "
+        "upscaled JPEG blocking, no sharpening"
     )
     rows = json.loads((tmp_path / "curves" / "psnr" / "sr.json").read_text())
     assert [r["frame"] for r in rows] == list(range(1, 10))

@@ -78,17 +78,23 @@ def test_the_noise_field_is_fixed_and_fades(clean_image):
     assert np.corrcoef(first.ravel(), second.ravel())[0, 1] > 0.9  # the same field, weaker: no flicker
 
 
-def test_the_baseline_improves_a_mixed_frame_and_the_theme_is_its_own(settings, clean_image):
+def test_the_baseline_improves_mixed_frames_and_the_theme_is_its_own(settings, clean_image, other_image):
+    """The registered restorer on frame 1 of 8 clips: measured gains +0.37..+1.19 dB over identity, mean
+    +0.77 (its bilateral step alone gives -0.04..+0.46 dB and is below identity on 3 of them)."""
     task = tasks.get("mixed")
-    params = sample_params("mixed", settings["mixed"], 4, "astronaut", 0)
-    degraded = render_clip("mixed", clean_image, params, 9)[0]
-    restored = task.baseline.restore(degraded, None)  # blind: the clip's parameters are not needed
-    assert restored.shape == degraded.shape and not np.array_equal(restored, degraded)
-    assert np.array_equal(restored, task.baseline.restore(degraded, params))
+    gains = []
+    for name, clean in (("astronaut", clean_image), ("coffee", other_image)):
+        for variant in range(4):
+            params = sample_params("mixed", settings["mixed"], 4, name, variant)
+            degraded = mixed.render(mixed.prepare(clean, params), params, 0.0)
+            gains.append(psnr(task.baseline.restore(degraded, params), clean) - psnr(degraded, clean))
+    assert min(gains) > 0.3 and np.mean(gains) > 0.7
+    # blind: the parameters are not used, so real photographs get the same restorer
+    assert np.array_equal(task.baseline.restore(degraded, None), task.baseline.restore(degraded, params))
     assert task.baseline.restore is mixed.restore and "bilateral" in task.baseline.description
+    assert task.baseline.description == task.baseline.blind_description
     assert task.theme.carried_by("The street becomes clean and sharp.")
     assert not task.theme.carried_by("The street brightens.")
-    assert psnr(cv2.bilateralFilter(degraded, 5, 25, 5), clean_image) > psnr(degraded, clean_image)
 
 
 def test_the_manifest_records_the_order_and_every_parameter(settings, tmp_path):
