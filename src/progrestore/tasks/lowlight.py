@@ -147,11 +147,12 @@ def brighten(image: np.ndarray, target: float = 0.45) -> np.ndarray:
     luminance = float(np.clip((x @ np.array([0.299, 0.587, 0.114], np.float32)).mean(), 1e-4, 0.9999))
     gamma = math.log(target) / math.log(luminance)
     x = to_uint8(np.power(x, gamma), 255.0)
-    lab = cv2.cvtColor(x, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(
-        np.ascontiguousarray(lab[:, :, 0])
-    )
-    return cv2.bilateralFilter(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 5, 25, 5)
+    with portable.opencv_baseline():  # OpenCV's dispatched bilateral filter differs between CPUs
+        lab = cv2.cvtColor(x, cv2.COLOR_RGB2LAB)
+        lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(
+            np.ascontiguousarray(lab[:, :, 0])
+        )
+        return cv2.bilateralFilter(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 5, 25, 5)
 
 
 BRIGHTEN = "auto-gamma (mean luminance 0.45) + CLAHE on L (clip 2, 8x8) + bilateral denoise"

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from progrestore import tasks
+from progrestore import portable, tasks
 from progrestore.config import Section
 from progrestore.imaging import UNSHARP, gaussian_blur, jpeg_roundtrip, scaled_size, to_uint8, unsharp
 
@@ -125,7 +125,9 @@ def render(state: _Clip, params: dict, progress: float) -> np.ndarray:
 
 
 def restore(degraded: np.ndarray, params: dict | None) -> np.ndarray:
-    return unsharp(cv2.bilateralFilter(degraded, 5, 25, 5))
+    with portable.opencv_baseline():  # OpenCV's dispatched bilateral filter differs between CPUs
+        denoised = cv2.bilateralFilter(degraded, 5, 25, 5)
+    return unsharp(denoised)
 
 
 RESTORER = f"bilateral filter (5 px, sigma colour 25, sigma space 5), then {UNSHARP}"
