@@ -15,7 +15,7 @@ from progrestore.data.synthesis import frame_schedule, render_clip, sample_param
 from progrestore.imaging import gaussian_blur, jpeg_roundtrip, to_uint8
 from progrestore.tasks import mixed
 
-from ..conftest import TINY_CLIP, psnr
+from ..conftest import TINY_CLIP, baseline_gains
 
 
 def test_sampled_parameters_lie_in_their_ranges_and_every_order_occurs(settings):
@@ -82,12 +82,8 @@ def test_the_baseline_improves_mixed_frames_and_the_theme_is_its_own(settings, c
     """The registered restorer on frame 1 of 8 clips: measured gains +0.37..+1.19 dB over identity, mean
     +0.77 (its bilateral step alone gives -0.04..+0.46 dB and is below identity on 3 of them)."""
     task = tasks.get("mixed")
-    gains = []
-    for name, clean in (("astronaut", clean_image), ("coffee", other_image)):
-        for variant in range(4):
-            params = sample_params("mixed", settings["mixed"], 4, name, variant)
-            degraded = mixed.render(mixed.prepare(clean, params), params, 0.0)
-            gains.append(psnr(task.baseline.restore(degraded, params), clean) - psnr(degraded, clean))
+    cleans = {"astronaut": clean_image, "coffee": other_image}
+    gains, degraded, params = baseline_gains("mixed", settings["mixed"], cleans)
     assert min(gains) > 0.3 and np.mean(gains) > 0.7
     # blind: the parameters are not used, so real photographs get the same restorer
     assert np.array_equal(task.baseline.restore(degraded, None), task.baseline.restore(degraded, params))
