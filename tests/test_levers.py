@@ -9,11 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict
 
 from progrestore.config import Section, load_params
 from progrestore.errors import ParamsError
-from progrestore.infer.restore import sampling_settings
+from progrestore.infer.restore import sampling_settings, use_sampling_levers
 from progrestore.model import pipeline_backbone
 from progrestore.model.specification import Sampling
 from progrestore.train.loop import TrainConfig, loss_for_step, save_lora
@@ -98,6 +99,14 @@ def _params_with(**blocks) -> Section:
     return Section(values, source="params.yaml")
 
 
+def test_the_levers_defaults_are_the_plain_path_with_the_lora_fused():
+    model = tiny_model()
+    sampling = sampling_settings(load_params(REPO / "params.yaml").section("restore"), model.settings)
+    assert (sampling.attention, sampling.compile, sampling.fuse_lora) == ("auto", False, True)
+    cfg = TrainConfig.from_section(load_params(REPO / "params.yaml").section("train"))
+    assert (cfg.attention, cfg.compile, cfg.gradient_checkpointing) == ("auto", False, True)
+
+
 @pytest.mark.parametrize("kernel", ["cudnn", "flash", "efficient"])
 def test_a_cuda_attention_kernel_without_cuda_is_refused_naming_the_key(kernel, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -160,8 +169,9 @@ def test_sampling_with_the_lora_fused_gives_the_unfused_trajectory(float_frames,
     save_lora(model, adapter, cfg, tmp_path)
     model.load_lora(tmp_path)
     unfused = _trajectory(model, data, PLAIN)
-    model.fuse_lora()
-    fused = _trajectory(model, data, dataclasses.replace(PLAIN, fuse_lora=True))
+    use_sampling_levers(model, dataclasses.replace(PLAIN, fuse_lora=True), lora_loaded=True)
+    assert all(layer.merged for layer in model.denoiser.modules() if isinstance(layer, LoraLayer))
+    fused = _trajectory(model, data, PLAIN)
     effect, difference = _max_difference(unfused, base), _max_difference(fused, unfused)
     print(f"LoRA effect {effect:.3g}, fused - unfused {difference:.3g}")
     # W + s B A rounded once in float32 against W x + s B (A x): float32 rounding, measured 7.4e-6 on

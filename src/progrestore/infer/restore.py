@@ -99,11 +99,17 @@ def sampling_model(
     model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))
     if lora_dir is not None:
         model.load_lora(lora_dir)
-        if sampling.fuse_lora:
-            model.fuse_lora()
-    if sampling.compile:  # after the LoRA: its layers are part of the compiled graph
-        model.compile_blocks()
+    use_sampling_levers(model, sampling, lora_loaded=lora_dir is not None)
     return model, sampling, embeddings
+
+
+def use_sampling_levers(model: ModelSpecification, sampling: Sampling, lora_loaded: bool) -> None:
+    """``restore.fuse_lora`` and ``restore.compile`` on the loaded model, in that order: the compiled
+    blocks hold the LoRA as it will sample (``restore.attention`` applies around each ``sample``)."""
+    if lora_loaded and sampling.fuse_lora:
+        model.fuse_lora()
+    if sampling.compile:
+        model.compile_blocks()
 
 
 def embed_prompts(settings: ModelSettings, prompts: list[str]) -> list[torch.Tensor]:
