@@ -122,11 +122,11 @@ class ModelSpecification(ABC):
         if share == 1:
             denoiser.enable_gradient_checkpointing()
             return
-        blocks = list(self.repeated_blocks)
-        chosen = {id(block) for block in blocks[: math.ceil(share * len(blocks))]}
+        count = math.ceil(share * len(self.repeated_blocks))
 
         def checkpoint_chosen(block: torch.nn.Module, *args):
-            if id(block) in chosen:  # as diffusers' default function does it
+            # looked up at each call: a sharding engine may have wrapped the blocks since
+            if any(block is chosen for chosen in self.repeated_blocks[:count]):  # as diffusers' default does
                 return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
             return block(*args)
 
