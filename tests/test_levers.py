@@ -1,6 +1,6 @@
-"""The speed levers (README: Speed levers) against the plain path, on the tiny model in float32 on the CPU:
-the attention kernel, regional compilation, the fused LoRA and gradient checkpointing of a share of the
-blocks. Speed itself is measured in benchmarks/ (BENCHMARKS.md), never here."""
+"""The speed levers (README: Speed levers) against the plain path, on the tiny models (CogVideoX's and
+Wan's) in float32 on the CPU: the attention kernel, regional compilation, the fused LoRA and gradient
+checkpointing of a share of the blocks. Speed itself is measured in benchmarks/ (BENCHMARKS.md), never here."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from progrestore.config import Section, load_params
 from progrestore.errors import ParamsError
 from progrestore.infer.restore import sampling_settings, use_sampling_levers
 from progrestore.model import pipeline_backbone
-from progrestore.model.specification import Sampling
+from progrestore.model.specification import Sampling, attention_kernel
 from progrestore.train.loop import TrainConfig, loss_for_step, save_lora
 
 from .helpers.tiny_training import REPO, synthetic_data, tiny_config, tiny_model
@@ -39,8 +39,6 @@ def _trajectory(model, data, sampling: Sampling) -> np.ndarray:
 
 def _loss_and_gradients(model, data, cfg: TrainConfig) -> tuple[float, dict[str, torch.Tensor]]:
     """One training loss under ``cfg``'s levers and the LoRA's gradients, as ``optimizer_step`` runs them."""
-    from progrestore.model.specification import attention_kernel
-
     denoiser = model.denoiser
     denoiser.zero_grad(set_to_none=True)
     with attention_kernel(cfg.attention):
