@@ -17,9 +17,13 @@ FLOP count, the text encoder) is one :class:`Family` record each, in ``FAMILIES`
     python benchmarks/real_architecture.py gpu [--smoke] [--profiles P ...]
                                                            # GPU (make bench-gpu): the full models in bf16,
                                                            #   1.5 at 9x768x1360, 5B at 9x480x720, Wan2.2-
-                                                           #   TI2V-5B at 9x704x1280, in one run, and the
+                                                           #   TI2V-5B at 9x704x1280, in one run: training
+                                                           #   step and 50-step CFG sampling, plain, each
+                                                           #   speed lever alone and all together (ratios
+                                                           #   to plain, compile time apart), and the
                                                            #   card's matmul rate at their shapes: the
-                                                           #   model's utilisation
+                                                           #   model's utilisation. --smoke: the same code
+                                                           #   on CPU with the tiny profiles
 
 Each prints one JSON line (and ``gpu`` a table); ``make check-real-cpu`` runs build and step for every
 real profile, each in its own process so that peak RSS is its own. A full 42-block training step on these
@@ -241,9 +245,6 @@ class Family:
     flops: Callable
     text_encoder: Callable  # smoke -> (label, model class, config, tokenizer): what encode_text holds
     scheduler: Callable  # () -> the folder's scheduler
-    smoke_size: (
-        tuple[int, int] | None
-    )  # the gpu --smoke size (None: the profile's own, fixed by a learned PE)
 
 
 def _diffusers(name: str):
@@ -273,7 +274,6 @@ FAMILIES = {
         flops=_cogvideox_flops,
         text_encoder=_cogvideox_text_encoder,
         scheduler=lambda: _diffusers("CogVideoXDPMScheduler")(),
-        smoke_size=(96, 160),
     ),
     "wan": Family(
         components=_wan_build,
@@ -287,7 +287,6 @@ FAMILIES = {
         flops=_wan_flops,
         text_encoder=_wan_text_encoder,
         scheduler=lambda: _diffusers("UniPCMultistepScheduler")(**WAN_SCHEDULER),
-        smoke_size=(96, 160),
     ),
 }
 
@@ -421,14 +420,6 @@ def _reset_peak() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _timed_training(model, data: TrainData, cfg: TrainConfig, scratch: Path, label: str):
-    """Train ``cfg.steps`` steps; (median s/step after the first, which warms up, peak GB, result)."""
-    _reset_peak()
-    transformer, result = train_lora(model, data, cfg, scratch / label, label)
-    timed = [log.seconds for log in result.logs[1:]]
-    return float(np.median(timed)), max(log.peak_memory_mb for log in result.logs) / 1024, transformer, result
-
-
 def _timed_sampling(model, image, embeds, sampling: Sampling) -> tuple[np.ndarray, float, float | None]:
     _reset_peak()
     began = time.perf_counter()
@@ -437,56 +428,144 @@ def _timed_sampling(model, image, embeds, sampling: Sampling) -> tuple[np.ndarra
     return frames, time.perf_counter() - began, _peak_gb()
 
 
-def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, sampling_steps: int) -> dict:
-    """Training steps (with and without gradient checkpointing), LoRA save/load, CFG sampling (with the
-    VAE as the stages load real weights: CogVideoX sliced and tiled, Wan tiled; then whole-frame) and LPIPS
-    of one real architecture."""
+# the gpu run's levers (README: Speed levers), each timed alone against plain, then all together
+ATTENTION_TIMED = ("cudnn", "flash")  # the CUDA kernels timed against auto (the smoke run on CPU: math)
+TIMED_STEPS = 3  # training steps timed after the first, which warms up (and compiles): their median
+STAGE_STEPS = 50  # params.yaml's restore.steps: sampling is timed at a few steps and extrapolated to it
+SAMPLING_LONG = 3  # sampling steps timed beside 1 step: the per-step time and the fixed part between them
+SMOKE_PROFILES = {"cogvideox1.5-5b-i2v": "tiny", "cogvideox-5b-i2v": "tiny-1.0", "wan2.2-ti2v-5b": "wan-tiny"}
+
+
+def training_levers(attention: tuple[str, ...]) -> dict[str, dict]:
+    """TrainConfig changes by label: plain is params.yaml's train block (checkpointing every block, torch's
+    attention kernel, eager); all is every lever at its fast setting."""
+    levers = {"plain": {}, "checkpointing 0.5": {"gradient_checkpointing": 0.5}}
+    levers["checkpointing off"] = {"gradient_checkpointing": False}
+    levers |= {f"attention {kernel}": {"attention": kernel} for kernel in attention}
+    levers["compile"] = {"compile": True}
+    levers["all"] = {"attention": attention[0], "compile": True, "gradient_checkpointing": False}
+    return levers
+
+
+def sampling_levers(attention: tuple[str, ...]) -> dict[str, dict]:
+    """Sampling changes by label: plain samples with the LoRA unfused, eager, torch's attention kernel."""
+    levers = {"plain": {}} | {f"attention {kernel}": {"attention": kernel} for kernel in attention}
+    levers |= {"fuse_lora": {"fuse_lora": True}, "compile": {"compile": True}}
+    levers["all"] = {"attention": attention[0], "fuse_lora": True, "compile": True}
+    return levers
+
+
+def _eager(model: ModelSpecification) -> None:
+    """Undo ``compile_blocks`` between timed variants (nn.Module.compile keeps its compiled call there), and
+    forget the compiled graphs: dynamo does not guard on the attention kernel, so a graph traced under one
+    kernel would otherwise serve the next variant's (a stage traces once, under its own kernel)."""
+    for block in model.repeated_blocks:
+        block._compiled_call_impl = None
+    torch._dynamo.reset()
+
+
+def _time_training(model, data: TrainData, cfg: TrainConfig, scratch: Path, label: str) -> tuple[dict, dict]:
+    """``cfg.steps`` steps of the train stage's loop: median s/step after the first, the first step's
+    excess over it (warm-up, compilation), peak GB; the LoRA's weights, then the model as it was."""
+    _reset_peak()
+    transformer, result = train_lora(model, data, cfg, scratch / label.replace(" ", "-"), label)
+    seconds = [log.seconds for log in result.logs]
+    steady = float(np.median(seconds[1:]))
+    timed = {"s": steady, "first_excess_s": seconds[0] - steady}
+    timed["peak_gb"] = max(log.peak_memory_mb for log in result.logs) / 1024
+    transformer.delete_adapters(ADAPTER)
+    _eager(model)
+    return timed, result.adapter
+
+
+def _time_sampling(
+    model, image: np.ndarray, embeds: torch.Tensor, sampling: Sampling
+) -> tuple[dict, np.ndarray]:
+    """CFG sampling timed at 1 step twice (the first call warms up and compiles: its excess over the
+    second is reported apart) and at ``SAMPLING_LONG`` steps: the per-step time and the fixed part (VAE,
+    conditioning) between them, extrapolated to ``STAGE_STEPS``."""
+    one = dataclasses.replace(sampling, steps=1)
+    _, first, _ = _timed_sampling(model, image, embeds, one)
+    _, short, _ = _timed_sampling(model, image, embeds, one)
+    long_run = dataclasses.replace(sampling, steps=SAMPLING_LONG)
+    frames, long, peak = _timed_sampling(model, image, embeds, long_run)
+    per_step = (long - short) / (SAMPLING_LONG - 1)
+    fixed = short - per_step
+    timed = {"s": fixed + STAGE_STEPS * per_step, "per_step_s": per_step, "fixed_s": fixed}
+    return timed | {"first_excess_s": first - short, "peak_gb": peak}, frames
+
+
+def bench_profile(name: str, smoke: bool) -> dict:
+    """One real architecture (the smoke run: its tiny profile, on CPU): the training step and CFG sampling,
+    plain and with each lever alone, then all together (the train stage's loop, the restore stage's
+    levers); LoRA save/load; sampling with the VAE whole-frame; LPIPS; FLOPs and the card's matmul rate."""
     from progrestore.evaluate.scoring import FrameScorer
+    from progrestore.infer.restore import use_sampling_levers
+    from progrestore.model.families import load_specification
     from progrestore.model.hub_folder import device_and_dtype
+    from progrestore.model.settings import ModelSettings
 
     family = family_of(name)
     device, dtype = device_and_dtype()
     start = time.perf_counter()
-    layers, vae_width = (1, 32) if smoke else (None, None)
-    components = family.components(name, dtype, device, num_layers=layers, vae_width=vae_width)
-    family.stage_vae(components["vae"])
-    model = family.specification(None, components)
-    pipe = model.pipe
+    if smoke:
+        tiny = profile_named(SMOKE_PROFILES[name])
+        embedding = tiny.family.positional_embeddings[0] if tiny.learned_pe else None
+        model = load_specification(ModelSettings(tiny, None, 0, embedding, tiny.height, tiny.width))
+        height, width = tiny.height, tiny.width
+    else:
+        model = family.specification(None, family.components(name, dtype, device))
+        height, width = profile_named(name).height, profile_named(name).width
+    family.stage_vae(model.pipe.vae)
     _sync()
     row = {"profile": name, "size": f"{FRAMES}x{height}x{width}", "build_s": time.perf_counter() - start}
-    data = random_clip(pipe, family, height, width)
-    cfg = lora_config(steps=steps + 1, checkpoint_every=10**9, image_dropout=0.0)
+    if smoke:
+        row["smoke_profile"] = SMOKE_PROFILES[name]
+    attention = ("math",) if smoke else ATTENTION_TIMED
+    data = random_clip(model.pipe, family, height, width)
+    cfg = lora_config(steps=TIMED_STEPS + 1, checkpoint_every=10**9, image_dropout=0.0)
+    training, adapter = {}, None
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        row["step_s"], row["train_peak_gb"], transformer, _ = _timed_training(
-            model, data, cfg, scratch, "ckpt"
-        )
-        transformer.delete_adapters(ADAPTER)
-        transformer.disable_gradient_checkpointing()
-        plain = dataclasses.replace(cfg, gradient_checkpointing=False)
-        timed = _timed_training(model, data, plain, scratch, "plain")
-        row["step_no_checkpointing_s"], row["train_no_checkpointing_peak_gb"], transformer, result = timed
+        for label, changes in training_levers(attention).items():
+            training[label], trained = _time_training(
+                model, data, dataclasses.replace(cfg, **changes), scratch, label
+            )
+            adapter = adapter or trained  # plain's
+            print(json.dumps({"profile": name, "train": label, **training[label]}), flush=True)
         began = time.perf_counter()
-        weights = save_lora(model, result.adapter, cfg, scratch / "lora")
-        transformer.delete_adapters(ADAPTER)
+        weights = save_lora(model, adapter, cfg, scratch / "lora")
         model.load_lora(weights.parent)
         _sync()
         row["lora_save_load_s"] = time.perf_counter() - began
-    warmup, repeats = (1, 1) if smoke else (3, 20)
-    # with the LoRA, which both timed loops ran
-    counted = family.flops(pipe.transformer, height, width, dtype, device, warmup, repeats)
-    forward = counted.pop("forward")
     image = data.first_frames["clip"].permute(1, 2, 0).numpy()
     embeds = data.prompt_embeds["clip"]
-    sampling = Sampling(sampling_steps, GUIDANCE, 0, model.samplers[0], dynamic_cfg=False)
-    frames, row["sampling_s"], row["sampling_peak_gb"] = _timed_sampling(model, image, embeds, sampling)
-    family.whole_vae(pipe.vae)
-    _, row["sampling_whole_s"], row["sampling_whole_peak_gb"] = _timed_sampling(
-        model, image, embeds, sampling
-    )
-    row |= {"sampling_steps": sampling_steps, "sampler": sampling.scheduler}
+    plain = Sampling(STAGE_STEPS, GUIDANCE, 0, model.samplers[0], dynamic_cfg=False)
+    sampling = {}
+    for label, changes in sampling_levers(attention).items():
+        levers = dataclasses.replace(plain, **changes)
+        use_sampling_levers(model, levers, lora_loaded=True)
+        sampling[label], frames = _time_sampling(model, image, embeds, levers)
+        if levers.fuse_lora:
+            model.pipe.unfuse_lora(components=["transformer"])
+        _eager(model)
+        print(json.dumps({"profile": name, "sampling": label, **sampling[label]}), flush=True)
+    family.whole_vae(model.pipe.vae)
+    whole, _ = _time_sampling(model, image, embeds, plain)
+    family.stage_vae(model.pipe.vae)
+    row |= {
+        "training": training,
+        "sampling": sampling,
+        "sampling_whole_vae": whole,
+        "sampler": plain.scheduler,
+    }
     row["positional_embedding"] = model.positional_embedding(FRAMES)
-    del model, pipe, components, transformer
+    warmup, repeats = (1, 1) if smoke else (3, 20)
+    counted = family.flops(
+        model.pipe.transformer, height, width, dtype, device, warmup, repeats
+    )  # with the LoRA
+    forward = counted.pop("forward")
+    del model
     gc.collect()  # the trainer's accelerator holds the model in a reference cycle: free it before the next
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -494,10 +573,11 @@ def bench_profile(name: str, height: int, width: int, smoke: bool, steps: int, s
     began = time.perf_counter()
     scores = scorer.score(frames, scorer.reference(image))
     _sync()
-    row |= {"lpips_device": str(scorer.perceptual.device), "lpips_9_frames_s": time.perf_counter() - began}
+    lpips_device = str(scorer.measures["lpips"].network.device)
+    row |= {"lpips_device": lpips_device, "lpips_9_frames_s": time.perf_counter() - began}
     assert len(scores["lpips"]) == FRAMES
     row |= counted
-    args = (row["step_s"], row["step_no_checkpointing_s"], row["sampling_s"], sampling_steps)
+    args = (training["plain"]["s"], training["checkpointing off"]["s"], sampling["plain"]["s"], STAGE_STEPS)
     return row | utilisation(forward, *args, row["matmul_block_tflops"])
 
 
@@ -546,11 +626,37 @@ def _gb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _ratio(value: float | None, plain: float) -> str:
+    return "-" if value is None else f"{value / plain:.2f}"
+
+
+def _lever_rows(row: dict) -> list[str]:
+    """The ratio table's rows of one profile: each lever's time relative to plain, steady state, with the
+    first step's or call's excess (compilation) apart."""
+    training, sampling = row["training"], row["sampling"]
+    lines = []
+    for label in dict.fromkeys([*training, *sampling]):
+        t, s = training.get(label), sampling.get(label)
+        cells = [row["profile"], label]
+        if t is None:
+            cells += ["-"] * 4
+        else:
+            cells += [f"{t['s']:.2f}", _ratio(t["s"], training["plain"]["s"]), f"{t['first_excess_s']:.1f}"]
+            cells.append(f"{t['peak_gb']:.1f}")
+        if s is None:
+            cells += ["-"] * 4
+        else:
+            cells += [f"{s['s']:.1f}", _ratio(s["s"], sampling["plain"]["s"]), f"{s['first_excess_s']:.1f}"]
+            cells.append(_gb(s["peak_gb"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def run_gpu(smoke: bool, profiles: tuple[str, ...] = GPU_PROFILES) -> list[dict]:
     if not smoke and not torch.cuda.is_available():
         raise SystemExit("gpu: no CUDA device here (use --smoke to run the same code on CPU at a tiny scale)")
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke)"
-    steps, sampling = (1, 2) if smoke else (5, 50)
+    out = os.environ.get("OUT")
     first_of_family = {}
     for name in profiles:
         first_of_family.setdefault(profile_named(name).family.name, name)
@@ -560,31 +666,39 @@ def run_gpu(smoke: bool, profiles: tuple[str, ...] = GPU_PROFILES) -> list[dict]
         print(json.dumps(texts[-1]), flush=True)
     rows = []
     for name in profiles:
-        profile, family = profile_named(name), family_of(name)
-        # the smoke run shrinks what takes any size; 5B's learned PE fixes its size
-        small = smoke and family.smoke_size is not None and not profile.learned_pe
-        height, width = family.smoke_size if small else (profile.height, profile.width)
-        rows.append({"card": card, **bench_profile(name, height, width, smoke, steps, sampling)})
+        rows.append({"card": card, **bench_profile(name, smoke)})
         print(json.dumps(rows[-1]), flush=True)
-    dtype = "fp32, 1 block" if smoke else "bf16"
-    print(f"\ncard: {card}; random weights, {dtype}, LoRA r128 (alpha 64), batch 1")
+        if out:  # after each profile: a run stopped by its time limit keeps what it measured
+            Path(out, "bench-gpu.json").write_text(
+                json.dumps({"text_encoders": texts, "profiles": rows}, indent=1)
+            )
+    scale = "tiny profiles, fp32" if smoke else "random weights, bf16"
+    print(f"\ncard: {card}; {scale}, LoRA r128 (alpha 64), batch 1")
     print(
-        "| profile | size | s/step (checkpointing on, off) | train peak GB (on, off) "
-        f"| {sampling}-step CFG sampling s (VAE as the stages, whole) | sampling peak GB (stages, whole) "
-        "| LoRA save+load (s) | LPIPS 9 frames (s) |"
+        f"training: median of {TIMED_STEPS} steps after the first; sampling: {STAGE_STEPS}-step CFG "
+        f"extrapolated from 1 and {SAMPLING_LONG} timed steps (VAE as the stages)"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| profile | lever | train s/step | ratio | first step's excess s (compile) | train peak GB "
+        f"| sampling {STAGE_STEPS} steps s | ratio | first call's excess s (compile) | sampling peak GB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        print("\n".join(_lever_rows(r)))
+    print(
+        "\n| profile | size | LoRA save+load (s) | sampling, VAE whole-frame s (peak GB) | LPIPS 9 frames (s) |"
+    )
+    print("|---|---|---|---|---|")
+    for r in rows:
+        whole = r["sampling_whole_vae"]
         print(
-            f"| {r['profile']} | {r['size']} | {r['step_s']:.2f}, {r['step_no_checkpointing_s']:.2f} "
-            f"| {r['train_peak_gb']:.1f}, {r['train_no_checkpointing_peak_gb']:.1f} "
-            f"| {r['sampling_s']:.1f}, {r['sampling_whole_s']:.1f} "
-            f"| {_gb(r['sampling_peak_gb'])}, {_gb(r['sampling_whole_peak_gb'])} "
-            f"| {r['lora_save_load_s']:.1f} | {r['lpips_9_frames_s']:.2f} |"
+            f"| {r['profile']} | {r['size']} | {r['lora_save_load_s']:.1f} | {whole['s']:.1f} "
+            f"({_gb(whole['peak_gb'])}) | {r['lpips_9_frames_s']:.2f} |"
         )
     print(
-        "\n| profile | tokens (video + text) | forward TFLOP | matmul TFLOP/s (block mix) "
-        "| step TFLOP/s (checkpointing on, off) | utilisation (on, off) | sampling TFLOP/s | utilisation |"
+        "\n| profile | tokens (video + text) | forward TFLOP | card's matmul TFLOP/s (block mix) "
+        "| plain step TFLOP/s (checkpointing on, off) | utilisation (on, off) | plain sampling TFLOP/s "
+        "| utilisation |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -594,14 +708,13 @@ def run_gpu(smoke: bool, profiles: tuple[str, ...] = GPU_PROFILES) -> list[dict]
             f"| {r['step_utilisation']:.2f}, {r['step_no_checkpointing_utilisation']:.2f} "
             f"| {r['sampling_tflops']:.0f} | {r['sampling_utilisation']:.2f} |"
         )
-    by_family = {r["profile"]: r for r in rows}
-    if {"cogvideox1.5-5b-i2v", "wan2.2-ti2v-5b"} <= by_family.keys():
-        cog, wan = by_family["cogvideox1.5-5b-i2v"], by_family["wan2.2-ti2v-5b"]
+    by_profile = {r["profile"]: r for r in rows}
+    if {"cogvideox1.5-5b-i2v", "wan2.2-ti2v-5b"} <= by_profile.keys():
+        cog, wan = by_profile["cogvideox1.5-5b-i2v"], by_profile["wan2.2-ti2v-5b"]
         print(
-            "\nwan2.2-ti2v-5b / cogvideox1.5-5b-i2v, same card and run: s/step "
-            f"{wan['step_s'] / cog['step_s']:.2f} (checkpointing on), "
-            f"{wan['step_no_checkpointing_s'] / cog['step_no_checkpointing_s']:.2f} (off); "
-            f"sampling {wan['sampling_s'] / cog['sampling_s']:.2f}"
+            "\nwan2.2-ti2v-5b / cogvideox1.5-5b-i2v, same card and run, plain: s/step "
+            f"{wan['training']['plain']['s'] / cog['training']['plain']['s']:.2f}; "
+            f"sampling {wan['sampling']['plain']['s'] / cog['sampling']['plain']['s']:.2f}"
         )
     for text in texts:
         print(
@@ -609,10 +722,6 @@ def run_gpu(smoke: bool, profiles: tuple[str, ...] = GPU_PROFILES) -> list[dict]
             f"peak {_gb(text['peak_gb'])} GB, {text['encode_s_per_prompt']:.3f} s per prompt"
         )
     print("train and restore hold no text encoder (their rows above)")
-    out = os.environ.get("OUT")
-    if out:
-        record = {"text_encoders": texts, "profiles": rows}
-        Path(out, "bench-gpu.json").write_text(json.dumps(record, indent=1))
     return rows
 
 
@@ -620,7 +729,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("check", choices=("build", "step", "gpu"))
     parser.add_argument("profile", nargs="?", choices=REAL_PROFILES, default="cogvideox1.5-5b-i2v")
-    parser.add_argument("--smoke", action="store_true", help="gpu: the same code on CPU, 1 block, 2 steps")
+    parser.add_argument(
+        "--smoke", action="store_true", help="gpu: the same code on CPU with the tiny profiles"
+    )
     parser.add_argument(
         "--profiles", nargs="+", choices=REAL_PROFILES, default=GPU_PROFILES, help="gpu: these, in this order"
     )

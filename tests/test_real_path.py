@@ -124,7 +124,8 @@ def test_sampling_settings_reach_the_pipeline(tmp_path, monkeypatch):
     params = _params(tmp_path)
     model, sampling, _ = sampling_model(params, None)
     pipe = model.pipe
-    assert sampling == Sampling(8, 6.0, 0, "dpm", True)  # restore.tiny.steps over restore.*
+    # restore.tiny.steps over restore.*; the levers as params.yaml sets them
+    assert sampling == Sampling(8, 6.0, 0, "dpm", True, attention="auto", compile=False, fuse_lora=True)
     calls = {}
     original = type(pipe).__call__
 

@@ -3,7 +3,7 @@
 The input is brought to the model's size and the frames back to the input's size by ``model.sizing``;
 sampling uses ``restore.steps``, ``restore.guidance_scale`` (classifier-free, against the empty prompt),
 ``restore.dynamic_cfg``, the sampler ``restore.scheduler`` and a generator seeded by ``restore.seed``, the
-same for every clip.
+same for every clip; and the speed levers ``restore.attention``, ``restore.compile``, ``restore.fuse_lora``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from progrestore.model.specification import (
     TRAIN_ABOUT,
     ModelSpecification,
     Sampling,
+    attention_setting,
 )
 
 DEFAULT_SAMPLER = "default"  # ``restore.scheduler``: the backbone family's official sampler
@@ -47,6 +48,9 @@ def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
         section.integer("seed", 0),
         specification.samplers[0] if scheduler == DEFAULT_SAMPLER else scheduler,
         section.boolean("dynamic_cfg") and specification.dynamic_cfg,
+        attention_setting(section),
+        section.boolean("compile"),
+        section.boolean("fuse_lora"),
     )
 
 
@@ -95,7 +99,17 @@ def sampling_model(
     model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))
     if lora_dir is not None:
         model.load_lora(lora_dir)
+    use_sampling_levers(model, sampling, lora_loaded=lora_dir is not None)
     return model, sampling, embeddings
+
+
+def use_sampling_levers(model: ModelSpecification, sampling: Sampling, lora_loaded: bool) -> None:
+    """``restore.fuse_lora`` and ``restore.compile`` on the loaded model, in that order: the compiled
+    blocks hold the LoRA as it will sample (``restore.attention`` applies around each ``sample``)."""
+    if lora_loaded and sampling.fuse_lora:
+        model.fuse_lora()
+    if sampling.compile:
+        model.compile_blocks()
 
 
 def embed_prompts(settings: ModelSettings, prompts: list[str]) -> list[torch.Tensor]:

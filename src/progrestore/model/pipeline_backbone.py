@@ -24,6 +24,7 @@ from progrestore.model.specification import (
     TEXT,
     ModelSpecification,
     Sampling,
+    attention_kernel,
 )
 
 
@@ -100,6 +101,9 @@ class PipelineBackbone(ModelSpecification):
     def load_lora(self, folder: Path) -> None:
         self.pipe.load_lora_weights(str(folder), weight_name=LORA_WEIGHTS, adapter_name=self.adapter_name)
 
+    def fuse_lora(self) -> None:
+        self.pipe.fuse_lora(components=["transformer"], lora_scale=1.0, adapter_names=[self.adapter_name])
+
     def sampling_options(self, sampling: Sampling) -> dict:
         """The family pipeline's own keyword arguments for ``sampling`` (e.g. a guidance schedule)."""
         return {}
@@ -114,24 +118,26 @@ class PipelineBackbone(ModelSpecification):
         sampling: Sampling,
     ) -> np.ndarray:
         """Through the family's pipeline, the same call for every family, with the sampler
-        ``sampling.scheduler``; the pipeline's float frames are rounded to uint8."""
+        ``sampling.scheduler`` and the attention kernel ``sampling.attention``; the pipeline's float frames
+        are rounded to uint8."""
         self.require(AUTOENCODER, DENOISER)
         if self.sampler != sampling.scheduler:
             self.use_sampler(sampling.scheduler)
         device, dtype = self.device, self.dtype
-        output = self.pipe(
-            image=Image.fromarray(image),
-            prompt_embeds=prompt_embeds[None].to(device, dtype),
-            negative_prompt_embeds=negative_embeds[None].to(device, dtype),
-            height=image.shape[0],
-            width=image.shape[1],
-            num_frames=frames,
-            num_inference_steps=sampling.steps,
-            guidance_scale=sampling.guidance_scale,
-            generator=torch.Generator(device).manual_seed(sampling.seed),
-            output_type="np",
-            **self.sampling_options(sampling),
-        ).frames[0]
+        with attention_kernel(sampling.attention):
+            output = self.pipe(
+                image=Image.fromarray(image),
+                prompt_embeds=prompt_embeds[None].to(device, dtype),
+                negative_prompt_embeds=negative_embeds[None].to(device, dtype),
+                height=image.shape[0],
+                width=image.shape[1],
+                num_frames=frames,
+                num_inference_steps=sampling.steps,
+                guidance_scale=sampling.guidance_scale,
+                generator=torch.Generator(device).manual_seed(sampling.seed),
+                output_type="np",
+                **self.sampling_options(sampling),
+            ).frames[0]
         return to_uint8(output)
 
 

@@ -8,13 +8,17 @@ such a package and nothing in ``train/``, ``infer/`` or the generic ``model/`` m
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 
+from progrestore.config import Section
 from progrestore.model.settings import ModelSettings
 
 # The parts a stage may load, by what they do (each family maps them to its components): a stage loads only
@@ -26,6 +30,41 @@ TRAIN_METRICS = "train.json"  # beside it: the training run's reproducible numbe
 TRAIN_RUN_LOG = "run.json"  # and its costs (time, memory, resume point): untracked, also in MLflow
 TRAIN_ABOUT = "about.json"  # beside it: the backbone, size and tasks it was trained for
 
+# ``restore.attention`` / ``train.attention``: torch's scaled-dot-product-attention kernels by name (auto:
+# torch's own choice); every family's attention goes through F.scaled_dot_product_attention
+ATTENTION_KERNELS = {
+    "auto": None,
+    "cudnn": "CUDNN_ATTENTION",
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "math": "MATH",
+}
+CPU_ATTENTION_KERNELS = ("auto", "math")  # the others are CUDA kernels
+
+
+def attention_setting(section: Section, name: str = "attention") -> str:
+    """``<block>.attention``, checked when the stage starts: a CUDA kernel without CUDA is refused here,
+    not deep inside the first attention call."""
+    kernel = section.choice(name, tuple(ATTENTION_KERNELS))
+    if kernel not in CPU_ATTENTION_KERNELS and not torch.cuda.is_available():
+        raise section.fail(
+            name, f"one of {', '.join(CPU_ATTENTION_KERNELS)} without CUDA ({kernel} is a CUDA kernel)"
+        )
+    return kernel
+
+
+def attention_kernel(kernel: str) -> AbstractContextManager:
+    """The attention kernel ``kernel`` for everything run inside (``auto``: no constraint). A context around
+    the call, not diffusers' ``set_attention_backend``: some families' attention processors call
+    F.scaled_dot_product_attention directly, which that setting does not reach; a backward runs the kernel
+    its forward chose."""
+    backend = ATTENTION_KERNELS[kernel]
+    if backend is None:
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([getattr(SDPBackend, backend)], set_priority=True)
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -36,6 +75,10 @@ class Sampling:
     seed: int
     scheduler: str
     dynamic_cfg: bool
+    # speed levers (README: Speed levers); the defaults are the plain path
+    attention: str = "auto"  # ``ATTENTION_KERNELS``
+    compile: bool = False  # the repeated blocks compiled (``compile_blocks``)
+    fuse_lora: bool = False  # the LoRA merged into the weights it adapts (``fuse_lora``)
 
 
 class ModelSpecification(ABC):
@@ -55,6 +98,39 @@ class ModelSpecification(ABC):
     @abstractmethod
     def denoiser(self) -> torch.nn.Module:
         """The module the LoRA adapts (a diffusers model, so peft's ``add_adapter`` applies)."""
+
+    @property
+    @abstractmethod
+    def repeated_blocks(self) -> torch.nn.ModuleList:
+        """The denoiser's stack of identical transformer blocks, where nearly all its work is done."""
+
+    def compile_blocks(self) -> None:
+        """torch.compile each repeated block in place at fixed shapes (regional compilation): one compiled
+        graph serves every block, in a fraction of the whole denoiser's compile time, and the module names
+        (the LoRA's keys) stay as they are. Call it once the LoRA is in place: peft's layers change the graph."""
+        for block in self.repeated_blocks:
+            block.compile(dynamic=False)
+
+    def checkpoint_blocks(self, share: float) -> None:
+        """Gradient checkpointing of the first ceil(``share`` x N) repeated blocks: 1 (or true) is diffusers'
+        own, every block; 0 (or false) none. In between, diffusers' loop runs with a checkpointing function
+        that recomputes the chosen blocks only, so memory can be traded for speed block by block."""
+        denoiser = self.denoiser
+        if share == 0:
+            denoiser.disable_gradient_checkpointing()
+            return
+        if share == 1:
+            denoiser.enable_gradient_checkpointing()
+            return
+        count = math.ceil(share * len(self.repeated_blocks))
+
+        def checkpoint_chosen(block: torch.nn.Module, *args):
+            # looked up at each call: a sharding engine may have wrapped the blocks since
+            if any(block is chosen for chosen in self.repeated_blocks[:count]):  # as diffusers' default does
+                return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
+            return block(*args)
+
+        denoiser.enable_gradient_checkpointing(checkpoint_chosen)
 
     @property
     @abstractmethod
@@ -117,6 +193,11 @@ class ModelSpecification(ABC):
     @abstractmethod
     def load_lora(self, folder: Path) -> None:
         """Load the LoRA saved in ``folder`` into the denoiser, for sampling."""
+
+    @abstractmethod
+    def fuse_lora(self) -> None:
+        """Merge the loaded LoRA into the weights it adapts (scale 1), as the official demo samples: one
+        matrix product per adapted layer instead of three."""
 
     @abstractmethod
     def sample(

@@ -24,7 +24,12 @@ from progrestore.config import Section
 from progrestore.errors import ProgrestoreError, disk_full, disk_full_error
 from progrestore.io.atomic import write_json
 from progrestore.io.tensors import canonicalise
-from progrestore.model.specification import LORA_WEIGHTS, ModelSpecification
+from progrestore.model.specification import (
+    LORA_WEIGHTS,
+    ModelSpecification,
+    attention_kernel,
+    attention_setting,
+)
 
 CHECKPOINT_PREFIX = "checkpoint-"
 PARTIAL_PREFIX = ".partial-"  # a checkpoint being written: never resumed, removed by the next save
@@ -44,11 +49,13 @@ class TrainConfig:
     weight_decay: float
     warmup_steps: int
     max_grad_norm: float
-    gradient_checkpointing: bool
+    gradient_checkpointing: bool | float  # true: every block, false: none, or the share of the blocks
     image_dropout: float
     checkpoint_every: int
     keep_checkpoints: int
     seed: int
+    attention: str = "auto"  # speed levers (README: Speed levers); the defaults are the plain path
+    compile: bool = False
 
     @classmethod
     def from_section(cls, train: Section, tiny: bool = False) -> TrainConfig:
@@ -67,11 +74,13 @@ class TrainConfig:
             weight_decay=train.number("weight_decay", 0.0, 1.0),
             warmup_steps=train.integer("warmup_steps", 0),
             max_grad_norm=train.number("max_grad_norm", 0.0),
-            gradient_checkpointing=train.boolean("gradient_checkpointing"),
+            gradient_checkpointing=checkpointing_share(train),
             image_dropout=train.number("image_dropout", 0.0, 1.0),
             checkpoint_every=train.integer("checkpoint_every", 1),
             keep_checkpoints=train.integer("keep_checkpoints", 1),
             seed=train.integer("seed", 0),
+            attention=attention_setting(train),
+            compile=train.boolean("compile"),
         )
 
     def lora_config(self):
@@ -80,6 +89,15 @@ class TrainConfig:
         return LoraConfig(
             r=self.rank, lora_alpha=self.alpha, target_modules=list(self.targets), init_lora_weights=True
         )
+
+
+def checkpointing_share(train: Section) -> bool | float:
+    """``train.gradient_checkpointing``: true (every block), false (none) or a share in (0, 1) of the
+    blocks, the first ones (``ModelSpecification.checkpoint_blocks``)."""
+    value = train.raw("gradient_checkpointing")
+    if isinstance(value, bool) or (isinstance(value, int | float) and 0 < value < 1):
+        return value
+    raise train.fail("gradient_checkpointing", "true, false or a share of the blocks in (0, 1)")
 
 
 @dataclass
@@ -221,8 +239,9 @@ def prepare_training(model: ModelSpecification, cfg: TrainConfig) -> Training:
     with torch.random.fork_rng(devices=[]):  # LoRA A matrices start random: from train.seed, not a global RNG
         torch.manual_seed(cfg.seed)
         denoiser.add_adapter(cfg.lora_config())
-    if cfg.gradient_checkpointing:
-        denoiser.enable_gradient_checkpointing()
+    model.checkpoint_blocks(cfg.gradient_checkpointing)
+    if cfg.compile:  # after the LoRA: its layers are part of the compiled graph
+        model.compile_blocks()
     denoiser.train()
     adapter = {name: p for name, p in denoiser.named_parameters() if p.requires_grad}
     for p in adapter.values():
@@ -309,8 +328,9 @@ def optimizer_step(
     accelerator = training.accelerator
     start = time.perf_counter()
     rank, world = accelerator.process_index, accelerator.num_processes
-    loss = loss_for_step(model, training.denoiser, data, cfg, step, rank, world)
-    accelerator.backward(loss)
+    with attention_kernel(cfg.attention):  # the backward too: checkpointed blocks recompute there
+        loss = loss_for_step(model, training.denoiser, data, cfg, step, rank, world)
+        accelerator.backward(loss)
     if cfg.max_grad_norm > 0:
         # the prepared module's own parameters: under FSDP accelerate then takes FSDP's norm over all shards
         # (only the LoRA has gradients; the frozen parameters are skipped)

@@ -51,6 +51,10 @@ class CogVideoXImageToVideo(PipelineBackbone):
         )
         return cls(settings, components)
 
+    @property
+    def repeated_blocks(self) -> torch.nn.ModuleList:
+        return self.pipe.transformer.transformer_blocks
+
     @torch.inference_mode()
     def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> scaled latents (T', C, h, w), float32."""

@@ -64,6 +64,10 @@ class WanImageToVideo(PipelineBackbone):
     def load(cls, settings: ModelSettings, parts: frozenset[str] = PARTS) -> WanImageToVideo:
         return cls(settings, load_components(settings.profile, settings.path, settings.seed, parts))
 
+    @property
+    def repeated_blocks(self) -> torch.nn.ModuleList:
+        return self.pipe.transformer.blocks
+
     @torch.inference_mode()
     def encode_video(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> normalised latents (T', 48, H/16, W/16), float32."""
