@@ -48,11 +48,13 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def start_restore(project: Path, out: str, processes: int) -> subprocess.Popen:
+def start_restore(project: Path, out: str, processes: int, lora: str | None = None) -> subprocess.Popen:
     """``python stages/restore.py sr ...`` as dvc.yaml says, with ``PROGRESTORE_PROCESSES``, in a session
-    of its own; ``--out`` goes to ``out``."""
+    of its own; ``--out`` goes to ``out`` (and ``--lora`` to ``lora``, if given)."""
     args = stage_arguments("restore", TASK)
     args[args.index("--out") + 1] = out
+    if lora is not None:
+        args[args.index("--lora") + 1] = lora
     env = child_env(PROGRESTORE_PROCESSES=str(processes))
     return subprocess.Popen(
         [sys.executable, str(REPO / "stages/restore.py"), *args],
@@ -153,3 +155,21 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
     assert SAMPLED.findall(capsys.readouterr().out) == [("0", "4", "0")]
     assert (project / "stale" / "chelsea_v0.mp4").read_bytes() != one_process["chelsea_v0.mp4"]
     assert not kept.exists()
+
+
+def test_the_number_of_processes_is_checked_and_a_failing_process_sets_the_status(project, capsys):
+    """A bad ``$PROGRESTORE_PROCESSES`` is one line before anything starts; a process's own error (no LoRA
+    here) is its one line, and the launched run ends with its status."""
+    from progrestore.infer.stage import restore_script
+
+    args = stage_arguments("restore", TASK)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PROGRESTORE_PROCESSES", "two")
+        assert restore_script(str(REPO / "stages/restore.py"), args) == 2
+    line = "progrestore restore: error: $PROGRESTORE_PROCESSES='two': give a number of processes (1 or more)"
+    assert capsys.readouterr().err.splitlines() == [line]
+    process = start_restore(project, "failed", 2, lora="nowhere")
+    _, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 2
+    assert stderr.decode().count("nowhere/pytorch_lora_weights.safetensors not found") == 2  # each process
+    assert not (project / "failed").exists() and not (project / ".failed.partial").exists()
