@@ -85,8 +85,8 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     kept = kept_work_dir(Path(out))
     images = [folder / entry["image"] for entry in entries]
     inputs = [*images, folder / "manifest.jsonl", Path(text_cache), lora_file(lora, settings)]
-    fingerprint = restore_fingerprint(params, state.device.type, inputs)
     model, sampling, _ = sampling_model(params, lora)
+    fingerprint = restore_fingerprint(params, state.device.type, inputs)  # the model's code loaded too
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
     if state.is_main_process:
         start_kept_work(kept, fingerprint)
