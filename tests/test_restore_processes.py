@@ -157,9 +157,9 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
     assert not kept.exists()
 
 
-def test_the_number_of_processes_is_checked_and_a_failing_process_sets_the_status(project, capsys):
-    """A bad ``$PROGRESTORE_PROCESSES`` is one line before anything starts; a process's own error (no LoRA
-    here) is its one line, and the launched run ends with its status."""
+def test_the_number_of_processes_and_the_inputs_are_checked_once_before_the_processes_start(project, capsys):
+    """A bad ``$PROGRESTORE_PROCESSES`` is one line; so is a bad input (no LoRA here), found by the launching
+    process before any process starts, not once by each."""
     from progrestore.infer.stage import restore_script
 
     args = stage_arguments("restore", TASK)
@@ -169,7 +169,10 @@ def test_the_number_of_processes_is_checked_and_a_failing_process_sets_the_statu
     line = "progrestore restore: error: $PROGRESTORE_PROCESSES='two': give a number of processes (1 or more)"
     assert capsys.readouterr().err.splitlines() == [line]
     process = start_restore(project, "failed", 2, lora="nowhere")
-    _, stderr = process.communicate(timeout=DEADLINE_S)
+    stdout, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 2
-    assert stderr.decode().count("nowhere/pytorch_lora_weights.safetensors not found") == 2  # each process
-    assert not (project / "failed").exists() and not (project / ".failed.partial").exists()
+    assert report_lines(stderr.decode()) == [
+        "progrestore restore: error: nowhere/pytorch_lora_weights.safetensors not found: train a LoRA first "
+        "(dvc repro train@<task>) or pass --lora DIR"
+    ]
+    assert stdout == b"" and not (project / "failed").exists() and not (project / ".failed.partial").exists()

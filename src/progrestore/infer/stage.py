@@ -13,9 +13,10 @@ import argparse
 import hashlib
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from progrestore import tasks
@@ -24,7 +25,7 @@ from progrestore.data.framing import centre_window
 from progrestore.data.manifest import read_clip_manifest, read_prompts
 from progrestore.entry import Stage, loaded_module_files, report_errors, run_stage
 from progrestore.errors import InputError, Interrupted
-from progrestore.infer.restore import lora_file, restore_image, sampling_model
+from progrestore.infer.restore import lora_file, restore_image, sampling_model, sampling_settings
 from progrestore.io.atomic import (
     check_output_dir,
     kept_work_dir,
@@ -37,7 +38,7 @@ from progrestore.io.encoded import NEGATIVE_PROMPT, load_text_cache, prompt_key
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.layout import RESTORED_RECORD
-from progrestore.model.settings import model_settings
+from progrestore.model.settings import ModelSettings, model_frames, model_settings
 
 PROCESSES_ENV = "PROGRESTORE_PROCESSES"  # stages/restore.py under accelerate launch with this many processes
 
@@ -51,8 +52,6 @@ def restore_fingerprint(params: Section, device: str, inputs: list[Path]) -> str
     """What a kept clip must have been made by to be reused: the settings, the input files (images,
     prompts, embeddings, LoRA), the code, and the device kind and torch build (CPU and GPU samples
     differ in their last bits)."""
-    import torch
-
     digest = hashlib.sha256(
         repr(
             (params.raw("model"), params.raw("restore"), params.raw("clip"), device, torch.__version__)
@@ -63,6 +62,40 @@ def restore_fingerprint(params: Section, device: str, inputs: list[Path]) -> str
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class RestoreInputs:
+    """The stage's inputs, checked."""
+
+    clip: ClipSettings
+    settings: ModelSettings
+    work: list[tuple[dict, Path, str]]  # (manifest entry, degraded image, prompt), in manifest order
+    texts: dict[str, torch.Tensor]
+    kept: Path  # where finished clips wait for the others
+    files: list[Path]  # the input files the kept clips' fingerprint reads
+
+
+def restore_inputs(
+    params: Section, dataset: Path, text_cache: Path, lora: Path, out: Path, check_out: bool = True
+) -> RestoreInputs:
+    """The inputs, parameters and (with ``check_out``) output checked before the model is built; under
+    ``PROGRESTORE_PROCESSES`` also once before the processes start, so that a bad input is one line.
+    The output check makes and removes folders: one process alone makes it, as several would race."""
+    clip = ClipSettings.from_params(params)
+    folder = Path(dataset) / "val"
+    entries = read_clip_manifest(folder)
+    prompts = read_prompts(folder, entries)
+    settings = model_settings(params)
+    model_frames(params)
+    sampling_settings(params.section("restore"), settings)
+    texts = load_text_cache(text_cache, settings.profile)
+    if check_out:
+        check_output_dir(Path(out), RESTORED_RECORD, overwrite=True)  # DVC owns the stage's output
+    kept = kept_work_dir(Path(out))
+    images = [folder / entry["image"] for entry in entries]
+    files = [*images, folder / "manifest.jsonl", Path(text_cache), lora_file(lora, settings)]
+    return RestoreInputs(clip, settings, list(zip(entries, images, prompts, strict=True)), texts, kept, files)
+
+
 def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, out: Path, task: str) -> None:
     """Every val clip's degraded first frame + its prompt -> ``<out>/<clip_id>.mp4`` at the clip size.
     Reads ``model``, ``restore`` and ``clip``.
@@ -71,28 +104,18 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     aspect ratio; outside it the frames keep the input's pixels), which the evaluation scores. The main
     process writes it and publishes the folder once every process has sampled its clips.
     """
-    import torch
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())  # on GPUs: this process's cuda:i is current
-    clip = ClipSettings.from_params(params)
-    folder = Path(dataset) / "val"
-    entries = read_clip_manifest(folder)  # the inputs are checked before the model is built
-    prompts = read_prompts(folder, entries)
-    settings = model_settings(params)
-    texts = load_text_cache(text_cache, settings.profile)
-    check_output_dir(Path(out), RESTORED_RECORD, overwrite=True)  # DVC owns the stage's output
-    kept = kept_work_dir(Path(out))
-    images = [folder / entry["image"] for entry in entries]
-    inputs = [*images, folder / "manifest.jsonl", Path(text_cache), lora_file(lora, settings)]
+    inputs = restore_inputs(params, dataset, text_cache, lora, out, check_out=state.is_main_process)
+    clip, settings, texts, kept = inputs.clip, inputs.settings, inputs.texts, inputs.kept
     model, sampling, _ = sampling_model(params, lora)
-    fingerprint = restore_fingerprint(params, state.device.type, inputs)  # the model's code loaded too
+    fingerprint = restore_fingerprint(params, state.device.type, inputs.files)  # the model's code loaded too
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
     if state.is_main_process:
         start_kept_work(kept, fingerprint)
     state.wait_for_everyone()
-    work = list(zip(entries, images, prompts, strict=True))  # in manifest order, split in contiguous runs
-    with state.split_between_processes(work) as share:
+    with state.split_between_processes(inputs.work) as share:  # consecutive runs, in manifest order
         missing = [
             item for item in share if not all((kept / n).is_file() for n in clip_files(item[0]["clip_id"]))
         ]
@@ -116,7 +139,7 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     if not state.is_main_process:
         return
     with staged_output_dir(Path(out), RESTORED_RECORD, overwrite=True) as staging:
-        for entry in entries:
+        for entry, _, _ in inputs.work:
             for name in clip_files(entry["clip_id"]):
                 link_or_copy(kept / name, staging / name)
         record = {
@@ -133,24 +156,33 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     print(f"{task}: trajectories -> {out}")
 
 
-def launch_processes(script: str, argv: list[str]) -> int | None:
-    """With ``$PROGRESTORE_PROCESSES`` = N > 1: run ``script`` under accelerate's launcher on N processes
-    (one per GPU; CPU processes over gloo without GPUs) and return its status, else None (run here).
-    This is how ``dvc repro`` runs the stage on N GPUs with dvc.yaml's command line: the environment is
-    not part of dvc.lock. The launcher runs in this process, so that an interrupt ends as one line."""
+def requested_processes() -> int:
+    """``$PROGRESTORE_PROCESSES``: how many processes to run the stage on (1 without it, and inside a
+    process the launcher started)."""
     value = os.environ.get(PROCESSES_ENV)
-    if not value or "LOCAL_RANK" in os.environ:  # torchrun's, in every process it starts: run here
-        return None
+    if not value or "LOCAL_RANK" in os.environ:  # torchrun's, in every process it starts
+        return 1
     if not value.isdigit() or int(value) < 1:
         raise InputError(f"${PROCESSES_ENV}={value!r}: give a number of processes (1 or more)")
-    if int(value) == 1:
-        return None
+    return int(value)
+
+
+def launch_processes(script: str, argv: list[str], processes: int) -> int:
+    """Run ``script`` under accelerate's launcher on ``processes`` processes (one per GPU; CPU processes
+    over gloo without GPUs), in this process, so that an interrupt ends as one line; its exit status."""
     from accelerate.commands.launch import launch_command, launch_command_parser
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    flags = ["--multi_gpu", "--num_processes", value, "--num_machines", "1", "--main_process_port", "0"]
-    flags += ["--mixed_precision", "no", "--dynamo_backend", "no"]  # port 0: a free one
+    flags = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
+    flags += [
+        "--main_process_port",
+        "0",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]  # 0: a free port
     try:
         launch_command(launch_command_parser().parse_args([*flags, script, *argv]))
     except SignalException as err:  # the processes got the signal too, and said so
@@ -161,12 +193,19 @@ def launch_processes(script: str, argv: list[str]) -> int | None:
 
 
 def restore_script(script: str, argv: list[str]) -> int:
-    """``stages/restore.py``'s exit status: the stage here, or on ``$PROGRESTORE_PROCESSES`` processes."""
-    launched: list[int | None] = []
-    status = report_errors(RESTORE.name, lambda: launched.append(launch_processes(script, argv)))
-    if status or launched[0] is not None:
-        return status or launched[0]
-    return run_stage(RESTORE, argv)
+    """``stages/restore.py``'s exit status: the stage here, or, with ``$PROGRESTORE_PROCESSES`` = N > 1,
+    its inputs checked here and the stage on N processes. This is how ``dvc repro`` runs it on N GPUs with
+    dvc.yaml's command line: the environment is not part of dvc.lock."""
+    launched: list[int] = []
+
+    def launch() -> None:
+        processes = requested_processes()
+        if processes > 1:
+            checked = run_stage(CHECK_RESTORE, argv)
+            launched.append(checked or launch_processes(script, argv, processes))
+
+    status = report_errors(RESTORE.name, launch)
+    return status or (launched[0] if launched else run_stage(RESTORE, argv))
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,4 +220,9 @@ def _run(params: Section, args: argparse.Namespace) -> None:
     run_restore(params, args.dataset, args.text, args.lora, args.out, args.task)
 
 
+def _check(params: Section, args: argparse.Namespace) -> None:
+    restore_inputs(params, args.dataset, args.text, args.lora, args.out)
+
+
 RESTORE = Stage("restore", "the LoRA's trajectories of a task's val clips", _arguments, _run)
+CHECK_RESTORE = Stage(RESTORE.name, RESTORE.description, _arguments, _check)  # the inputs only
