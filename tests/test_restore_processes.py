@@ -176,3 +176,29 @@ def test_the_number_of_processes_and_the_inputs_are_checked_once_before_the_proc
         "(dvc repro train@<task>) or pass --lora DIR"
     ]
     assert stdout == b"" and not (project / "failed").exists() and not (project / ".failed.partial").exists()
+
+
+def test_the_kept_clips_fingerprint_follows_what_decides_their_bytes(project, tmp_path):
+    """The same settings, prompts and input files give the same fingerprint; another seed, another prompt
+    of a clip or another LoRA file each give another."""
+    from dataclasses import replace
+
+    from progrestore.config import load_params
+    from progrestore.infer.stage import restore_fingerprint, restore_inputs
+
+    params = load_params(project / "params.yaml")
+    paths = [project / p for p in ("data/datasets/sr", "data/encoded/sr/text.safetensors", "models/sr")]
+    inputs = restore_inputs(params, *paths, tmp_path / "out")
+    first = restore_fingerprint(params, "cpu", inputs)
+    assert restore_fingerprint(load_params(project / "params.yaml"), "cpu", inputs) == first
+    values = yaml.safe_load((project / "params.yaml").read_text())
+    values["restore"]["tiny"]["seed"] = 7
+    (tmp_path / "seed7.yaml").write_text(yaml.safe_dump(values))
+    assert restore_fingerprint(load_params(tmp_path / "seed7.yaml"), "cpu", inputs) != first
+    entry, image, _ = inputs.work[0]
+    other_prompt = replace(inputs, work=[(entry, image, "another prompt"), *inputs.work[1:]])
+    assert restore_fingerprint(params, "cpu", other_prompt) != first
+    lora = tmp_path / "lora.safetensors"
+    lora.write_bytes(inputs.files[-1].read_bytes() + b" ")
+    assert restore_fingerprint(params, "cpu", replace(inputs, files=[*inputs.files[:-1], lora])) != first
+    assert restore_fingerprint(params, "cuda", inputs) != first

@@ -48,16 +48,14 @@ def clip_files(clip_id: str) -> tuple[str, str]:
     return f"{clip_id}.mp4", f"{clip_id}_last.png"
 
 
-def restore_fingerprint(params: Section, device: str, inputs: list[Path]) -> str:
-    """What a kept clip must have been made by to be reused: the settings, the input files (images,
-    prompts, embeddings, LoRA), the code, and the device kind and torch build (CPU and GPU samples
-    differ in their last bits)."""
-    digest = hashlib.sha256(
-        repr(
-            (params.raw("model"), params.raw("restore"), params.raw("clip"), device, torch.__version__)
-        ).encode()
-    )
-    for path in [*inputs, *loaded_module_files()]:
+def restore_fingerprint(params: Section, device: str, inputs: RestoreInputs) -> str:
+    """What a kept clip must have been made by to be reused: the settings, each clip's prompt, the input
+    files (images, manifest, embeddings, LoRA), the code, and the device kind and torch build (CPU and GPU
+    samples differ in their last bits)."""
+    prompts = [(entry["clip_id"], prompt) for entry, _, prompt in inputs.work]
+    settings = (params.raw("model"), params.raw("restore"), params.raw("clip"), device, torch.__version__)
+    digest = hashlib.sha256(repr((*settings, prompts)).encode())
+    for path in [*inputs.files, *loaded_module_files()]:
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
@@ -110,7 +108,7 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     inputs = restore_inputs(params, dataset, text_cache, lora, out, check_out=state.is_main_process)
     clip, settings, texts, kept = inputs.clip, inputs.settings, inputs.texts, inputs.kept
     model, sampling, _ = sampling_model(params, lora)
-    fingerprint = restore_fingerprint(params, state.device.type, inputs.files)  # the model's code loaded too
+    fingerprint = restore_fingerprint(params, state.device.type, inputs)  # the model's code loaded too
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
     if state.is_main_process:
         start_kept_work(kept, fingerprint)
