@@ -108,11 +108,10 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     inputs = restore_inputs(params, dataset, text_cache, lora, out, check_out=state.is_main_process)
     clip, settings, texts, kept = inputs.clip, inputs.settings, inputs.texts, inputs.kept
     model, sampling, _ = sampling_model(params, lora)
-    fingerprint = restore_fingerprint(params, state.device.type, inputs)  # the model's code loaded too
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
-    if state.is_main_process:
-        start_kept_work(kept, fingerprint)
-    state.wait_for_everyone()
+    if state.is_main_process:  # once the model is loaded, so that its code is in the fingerprint
+        start_kept_work(kept, restore_fingerprint(params, state.device.type, inputs))
+    state.wait_for_everyone()  # kept clips of another fingerprint are gone before any process looks
     with state.split_between_processes(inputs.work) as share:  # consecutive runs, in manifest order
         missing = [
             item for item in share if not all((kept / n).is_file() for n in clip_files(item[0]["clip_id"]))
