@@ -1,9 +1,10 @@
-"""DVC stage `restore@<task>`: the LoRA's trajectories of the val clips. Arguments: ``-h``."""
+"""DVC stage `restore@<task>`: the LoRA's trajectories of the val clips. Arguments: ``-h``.
+
+With ``PROGRESTORE_PROCESSES=N`` in the environment it runs under accelerate's launcher on N processes."""
 
 import sys
 
-from progrestore.entry import run_stage
-from progrestore.infer.stage import RESTORE
+from progrestore.infer.stage import restore_script
 
 if __name__ == "__main__":
-    sys.exit(run_stage(RESTORE, sys.argv[1:]))
+    sys.exit(restore_script(__file__, sys.argv[1:]))

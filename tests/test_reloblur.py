@@ -136,3 +136,49 @@ def test_reloblur_without_the_model_writes_per_frame_metrics(tmp_path, monkeypat
     assert len({row["identity"] for row in lpips_rows}) == 1  # one output image repeated over the frames
     about = json.loads((tmp_path / "metrics" / "reloblur" / "about.json").read_text())
     assert "model_lpips" not in about["paper_table_i"]["frames"][0]
+
+
+@pytest.mark.pipeline
+def test_two_processes_score_the_pairs_as_one(tmp_path, deblur_lora):
+    """Under accelerate launch (2 CPU processes over gloo) each process samples and scores one of the two
+    pairs and the main process writes the report: the same numbers, to the last bit, as one process with
+    as many threads as each of the two (torchrun gives each 1; CPU LPIPS differs in its 8th digit with
+    more threads, as it would with one process on another machine)."""
+    import os
+    import subprocess
+    import sys
+
+    _fixture(tmp_path / "fixture")
+    env = os.environ | {"PYTHONPATH": str(REPO / "src"), "PROGRESTORE_MLFLOW": "off", "OMP_NUM_THREADS": "1"}
+    args = [
+        "-m",
+        "progrestore.cli",
+        "--params",
+        str(REPO / "params.yaml"),
+        "reloblur",
+        str(tmp_path / "fixture"),
+    ]
+    args += ["--lora", str(deblur_lora), "--out"]
+    launch = [
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+    ]
+    launch += ["--main_process_port", "0", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    printed = {}
+    for run, launcher in (("one", []), ("two", launch)):
+        command = [sys.executable, *launcher, *args, str(tmp_path / run / "reloblur.json")]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        printed[run] = result.stdout
+    assert printed["two"] == printed["one"]  # the main process alone reports, and the same numbers
+    one, two = (
+        {p.relative_to(tmp_path / run): p.read_bytes() for p in (tmp_path / run).rglob("*.json")}
+        for run in ("one", "two")
+    )
+    assert len(one) > 3 and two == one
+    assert json.loads((tmp_path / "two" / "reloblur.json").read_text())["clips"] == 2

@@ -80,6 +80,8 @@ def cmd_gate(args: argparse.Namespace) -> None:
 
 
 def cmd_reloblur(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
     from progrestore.evaluate.methods import evaluated_methods
     from progrestore.evaluate.reloblur import reloblur_task, run_reloblur
 
@@ -90,6 +92,8 @@ def cmd_reloblur(args: argparse.Namespace) -> None:
         lora = args.lora or pipeline_path("models") / task
     out = args.out or pipeline_path("metrics") / "reloblur.json"
     summary = run_reloblur(params, args.root, args.split, args.limit, out, task, lora, args.prompt)
+    if not PartialState().is_main_process:  # under accelerate launch: the main process reports
+        return
     for method, final in summary["final"].items():
         print(f"reloblur {method:>9}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
     if summary["paper_table_i"]:

@@ -121,6 +121,18 @@ def evaluate_reloblur(
     return score_samples(samples, methods, scorer, "reloblur")
 
 
+def concatenated(parts: list[Evaluation], methods: list[str]) -> Evaluation:
+    """The evaluations of consecutive runs of the pairs (one per process, in process order) as one, the
+    pairs in their order: the summary is then the one a single process computes, to the last bit. A pair
+    has scores only (no reference trajectory, no comparison between methods)."""
+    whole = Evaluation(methods)
+    for part in parts:
+        for i, pair_id in enumerate(part.clip_ids):
+            scores = {m: {k: series[i] for k, series in per.items()} for m, per in part.values.items()}
+            whole.add(pair_id, scores)
+    return whole
+
+
 def paper_comparison(per_frame: dict[str, dict[str, list[float]]]) -> list[dict]:
     """One row per frame: the paper's Table I LPIPS beside the model's (when it was evaluated)."""
     model = per_frame.get("model", {}).get("lpips")
@@ -166,11 +178,17 @@ def run_reloblur(
     """``progrestore reloblur``: score ``evaluate.methods`` of ``task`` on the pairs, less the oracle and
     the VAE ceiling (both need a synthetic clip, which a real pair has not);
     write ``out``. Reads ``clip``, ``evaluate``, and, with the model, ``model``, ``restore`` and
-    ``prompts.uniform.<task>``."""
+    ``prompts.uniform.<task>``. Under ``accelerate launch`` each process samples and scores its share of
+    the pairs on its own device; the main process gathers the scores and writes the report."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
     from progrestore.evaluate.methods import evaluated_methods
     from progrestore.evaluate.stage import track_evaluation
     from progrestore.prompts.build import prompt_option
 
+    state = PartialState(cpu=not torch.cuda.is_available())  # on GPUs: this process's cuda:i is current
     clip = ClipSettings.from_params(params)
     methods = [m for m in evaluated_methods(params) if m not in ("oracle", "vae")]
     check_report_path(Path(out))
@@ -193,12 +211,16 @@ def run_reloblur(
         }
     height, width = labels["working_size"]
     scorer = FrameScorer()
-    summary = evaluate_reloblur(task, pairs, methods, scorer, width, height, clip.frames, model).summary()
+    with state.split_between_processes(pairs) as share:  # consecutive runs of the pairs, in order
+        part = evaluate_reloblur(task, share, methods, scorer, width, height, clip.frames, model)
+    summary = concatenated(gather_object([part]), methods).summary()
     if clip.frames == len(PAPER_TABLE_I_LPIPS):
         labels["paper_table_i"] = {
             "source": TABLE_I_SOURCE,
             "frames": paper_comparison(summary["per_frame"]),
         }
+    if not state.is_main_process:  # under accelerate launch: the main process writes the report
+        return summary | {key: labels.get(key) for key in ("paper_table_i", "model_profile")}
     out = Path(out)
     curve_paths = {metric: out.with_suffix("") / f"{metric}.json" for metric in metric_names()}
     write_report("reloblur", summary, describe(methods, task, True, architecture), labels, out, curve_paths)

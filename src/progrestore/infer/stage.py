@@ -1,25 +1,97 @@
-"""Stage ``restore``: trajectories of a task's val clips (the ``model`` method of the evaluation)."""
+"""Stage ``restore``: trajectories of a task's val clips (the ``model`` method of the evaluation).
+
+Under ``accelerate launch`` (or with ``PROGRESTORE_PROCESSES=N``, see :func:`launch_processes`) every
+process samples its share of the clips on its own device; each clip is sampled with the same seeded
+generator, so its bytes do not depend on the process that made it. Finished clips are kept beside the
+output (:func:`~progrestore.io.atomic.kept_work_dir`) until all are done, so that an interrupted run,
+rerun with the same settings, inputs and code, samples only the clips that are missing.
+"""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+import hashlib
+import os
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from progrestore import tasks
 from progrestore.config import ClipSettings, Section
 from progrestore.data.framing import centre_window
 from progrestore.data.manifest import read_clip_manifest, read_prompts
-from progrestore.entry import Stage
-from progrestore.infer.restore import restore_image, sampling_model
-from progrestore.io.atomic import staged_output_dir, write_json
+from progrestore.entry import Stage, loaded_module_files, report_errors, run_stage
+from progrestore.errors import InputError, Interrupted
+from progrestore.infer.restore import lora_file, restore_image, sampling_model, sampling_settings
+from progrestore.io.atomic import (
+    check_output_dir,
+    kept_work_dir,
+    link_or_copy,
+    staged_output_dir,
+    start_kept_work,
+    write_json,
+)
 from progrestore.io.encoded import NEGATIVE_PROMPT, load_text_cache, prompt_key
 from progrestore.io.images import read_image, write_png
 from progrestore.io.video import write_video
 from progrestore.layout import RESTORED_RECORD
-from progrestore.model.settings import model_settings
+from progrestore.model.settings import ModelSettings, model_frames, model_settings
+
+PROCESSES_ENV = "PROGRESTORE_PROCESSES"  # stages/restore.py under accelerate launch with this many processes
+
+
+def clip_files(clip_id: str) -> tuple[str, str]:
+    """A restored clip's files, the video first: the still is written last, after the video."""
+    return f"{clip_id}.mp4", f"{clip_id}_last.png"
+
+
+def restore_fingerprint(params: Section, device: str, inputs: RestoreInputs) -> str:
+    """What a kept clip must have been made by to be reused: the settings, each clip's prompt, the input
+    files (images, manifest, embeddings, LoRA), the code, and the device kind and torch build (CPU and GPU
+    samples differ in their last bits)."""
+    prompts = [(entry["clip_id"], prompt) for entry, _, prompt in inputs.work]
+    settings = (params.raw("model"), params.raw("restore"), params.raw("clip"), device, torch.__version__)
+    digest = hashlib.sha256(repr((*settings, prompts)).encode())
+    for path in [*inputs.files, *loaded_module_files()]:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RestoreInputs:
+    """The stage's inputs, checked."""
+
+    clip: ClipSettings
+    settings: ModelSettings
+    work: list[tuple[dict, Path, str]]  # (manifest entry, degraded image, prompt), in manifest order
+    texts: dict[str, torch.Tensor]
+    kept: Path  # where finished clips wait for the others
+    files: list[Path]  # the input files the kept clips' fingerprint reads
+
+
+def restore_inputs(
+    params: Section, dataset: Path, text_cache: Path, lora: Path, out: Path, check_out: bool = True
+) -> RestoreInputs:
+    """The inputs, parameters and (with ``check_out``) output checked before the model is built; under
+    ``PROGRESTORE_PROCESSES`` also once before the processes start, so that a bad input is one line.
+    The output check makes and removes folders: one process alone makes it, as several would race."""
+    clip = ClipSettings.from_params(params)
+    folder = Path(dataset) / "val"
+    entries = read_clip_manifest(folder)
+    prompts = read_prompts(folder, entries)
+    settings = model_settings(params)
+    model_frames(params)
+    sampling_settings(params.section("restore"), settings)
+    texts = load_text_cache(text_cache, settings.profile)
+    if check_out:
+        check_output_dir(Path(out), RESTORED_RECORD, overwrite=True)  # DVC owns the stage's output
+    kept = kept_work_dir(Path(out))
+    images = [folder / entry["image"] for entry in entries]
+    files = [*images, folder / "manifest.jsonl", Path(text_cache), lora_file(lora, settings)]
+    return RestoreInputs(clip, settings, list(zip(entries, images, prompts, strict=True)), texts, kept, files)
 
 
 def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, out: Path, task: str) -> None:
@@ -27,29 +99,46 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
     Reads ``model``, ``restore`` and ``clip``.
 
     ``restored.json`` records the window of the clip the model restored (the centre window of the model's
-    aspect ratio; outside it the frames keep the input's pixels), which the evaluation scores.
+    aspect ratio; outside it the frames keep the input's pixels), which the evaluation scores. The main
+    process writes it and publishes the folder once every process has sampled its clips.
     """
-    clip = ClipSettings.from_params(params)
-    folder = Path(dataset) / "val"
-    entries = read_clip_manifest(folder)  # the inputs are checked before the model is built
-    prompts = read_prompts(folder, entries)
-    settings = model_settings(params)
-    texts = load_text_cache(text_cache, settings.profile)
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # on GPUs: this process's cuda:i is current
+    inputs = restore_inputs(params, dataset, text_cache, lora, out, check_out=state.is_main_process)
+    clip, settings, texts, kept = inputs.clip, inputs.settings, inputs.texts, inputs.kept
     model, sampling, _ = sampling_model(params, lora)
     x, y, width, height = centre_window(clip.width, clip.height, settings.width, settings.height)
-    with staged_output_dir(
-        Path(out), RESTORED_RECORD, overwrite=True
-    ) as staging:  # DVC owns the stage's output
-        for entry, prompt in tqdm(
-            list(zip(entries, prompts, strict=True)), desc=f"restore {task}", unit="clip"
-        ):
-            degraded = read_image(folder / entry["image"])
-            negative = texts[prompt_key(NEGATIVE_PROMPT)]
+    if state.is_main_process:  # once the model is loaded, so that its code is in the fingerprint
+        start_kept_work(kept, restore_fingerprint(params, state.device.type, inputs))
+    state.wait_for_everyone()  # kept clips of another fingerprint are gone before any process looks
+    with state.split_between_processes(inputs.work) as share:  # consecutive runs, in manifest order
+        missing = [
+            item for item in share if not all((kept / n).is_file() for n in clip_files(item[0]["clip_id"]))
+        ]
+        for entry, image, prompt in tqdm(missing, desc=f"restore {task}", unit="clip"):
             frames = restore_image(
-                model, degraded, texts[prompt_key(prompt)], negative, clip.frames, sampling
+                model,
+                read_image(image),
+                texts[prompt_key(prompt)],
+                texts[prompt_key(NEGATIVE_PROMPT)],
+                clip.frames,
+                sampling,
             )
-            write_video(staging / f"{entry['clip_id']}.mp4", frames, clip.fps)
-            write_png(staging / f"{entry['clip_id']}_last.png", frames[-1])
+            video, last = clip_files(entry["clip_id"])
+            write_video(kept / video, frames, clip.fps)  # each renamed into place when complete
+            write_png(kept / last, frames[-1])
+        reused = len(share) - len(missing)
+    print(
+        f"{task}: process {state.process_index}: {len(missing)} clips sampled, {reused} kept from an earlier run"
+    )
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return
+    with staged_output_dir(Path(out), RESTORED_RECORD, overwrite=True) as staging:
+        for entry, _, _ in inputs.work:
+            for name in clip_files(entry["clip_id"]):
+                link_or_copy(kept / name, staging / name)
         record = {
             "family": settings.profile.family.name,
             "profile": settings.profile.name,
@@ -60,7 +149,60 @@ def run_restore(params: Section, dataset: Path, text_cache: Path, lora: Path, ou
             "sampling": asdict(sampling),
         }
         write_json(staging / RESTORED_RECORD, record)
+    shutil.rmtree(kept)
     print(f"{task}: trajectories -> {out}")
+
+
+def requested_processes() -> int:
+    """``$PROGRESTORE_PROCESSES``: how many processes to run the stage on (1 without it, and inside a
+    process the launcher started)."""
+    value = os.environ.get(PROCESSES_ENV)
+    if not value or "LOCAL_RANK" in os.environ:  # torchrun's, in every process it starts
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"${PROCESSES_ENV}={value!r}: give a number of processes (1 or more)")
+    return int(value)
+
+
+def launch_processes(script: str, argv: list[str], processes: int) -> int:
+    """Run ``script`` under accelerate's launcher on ``processes`` processes (one per GPU; CPU processes
+    over gloo without GPUs), in this process, so that an interrupt ends as one line; its exit status."""
+    from accelerate.commands.launch import launch_command, launch_command_parser
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    flags = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
+    flags += [
+        "--main_process_port",
+        "0",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]  # 0: a free port
+    try:
+        launch_command(launch_command_parser().parse_args([*flags, script, *argv]))
+    except SignalException as err:  # the processes got the signal too, and said so
+        raise Interrupted(err.sigval) from err
+    except ChildFailedError as err:  # a process failed and said why: its status
+        return err.get_first_failure()[1].exitcode
+    return 0
+
+
+def restore_script(script: str, argv: list[str]) -> int:
+    """``stages/restore.py``'s exit status: the stage here, or, with ``$PROGRESTORE_PROCESSES`` = N > 1,
+    its inputs checked here and the stage on N processes. This is how ``dvc repro`` runs it on N GPUs with
+    dvc.yaml's command line: the environment is not part of dvc.lock."""
+    launched: list[int] = []
+
+    def launch() -> None:
+        processes = requested_processes()
+        if processes > 1:
+            checked = run_stage(CHECK_RESTORE, argv)
+            launched.append(checked or launch_processes(script, argv, processes))
+
+    status = report_errors(RESTORE.name, launch)
+    return status or (launched[0] if launched else run_stage(RESTORE, argv))
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,4 +217,9 @@ def _run(params: Section, args: argparse.Namespace) -> None:
     run_restore(params, args.dataset, args.text, args.lora, args.out, args.task)
 
 
+def _check(params: Section, args: argparse.Namespace) -> None:
+    restore_inputs(params, args.dataset, args.text, args.lora, args.out)
+
+
 RESTORE = Stage("restore", "the LoRA's trajectories of a task's val clips", _arguments, _run)
+CHECK_RESTORE = Stage(RESTORE.name, RESTORE.description, _arguments, _check)  # the inputs only

@@ -147,3 +147,51 @@ def staged_output_dir(out: Path, marker: str, overwrite: bool) -> Iterator[Path]
         shutil.rmtree(staging, ignore_errors=True)
         if created and not published and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
+
+
+KEPT_MARKER = (
+    "kept.json"  # in a folder of kept work: the program made it, and the fingerprint of what made it
+)
+
+
+def kept_work_dir(out: Path) -> Path:
+    """Where a run keeps its finished pieces until the whole output is done: ``.<name>.partial`` beside
+    ``out``, since DVC removes a stage's outputs before it runs it (work kept inside ``out`` would not
+    survive to the rerun). Refuses, before any work, a folder there that the program did not make."""
+    out = Path(out)
+    folder = out.parent / f".{out.name}.partial"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise InputError(f"{folder}: exists and is not a folder this program made; remove it")
+    if folder.is_dir() and any(folder.iterdir()) and _kept_fingerprint(folder) is None:
+        raise InputError(f"{folder}: holds files this program did not write; remove it")
+    return folder
+
+
+def _kept_fingerprint(folder: Path) -> str | None:
+    try:
+        record = json.loads((folder / KEPT_MARKER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record.get("fingerprint") if isinstance(record, dict) else None
+
+
+def start_kept_work(folder: Path, fingerprint: str) -> None:
+    """Make ``folder`` (checked by :func:`kept_work_dir`) ready to keep the pieces of a run made by
+    ``fingerprint``: pieces of another one (other settings, inputs or code) and the temporaries of a
+    killed write are removed, so that only finished pieces of this very run are ever reused."""
+    folder = Path(folder)
+    if folder.is_dir() and _kept_fingerprint(folder) not in (None, fingerprint):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(".*.tmp"):
+        leftover.unlink()
+    if _kept_fingerprint(folder) is None:
+        write_json(folder / KEPT_MARKER, {"fingerprint": fingerprint})
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` with ``source``'s bytes: a hard link (no copy of a video), or a copy across devices."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
