@@ -25,10 +25,10 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from progrestore.config import load_params
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.methods import ClipContext, method_trajectory
 from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS, SKIMAGE_SSIM_TOLERANCE
-from progrestore.evaluate.scoring import FrameScorer
 from progrestore.io.images import read_image
 from progrestore.io.video import read_video
 from progrestore.layout import pipeline_path

@@ -499,7 +499,7 @@ def bench_profile(name: str, smoke: bool) -> dict:
     """One real architecture (the smoke run: its tiny profile, on CPU): the training step and CFG sampling,
     plain and with each lever alone, then all together (the train stage's loop, the restore stage's
     levers); LoRA save/load; sampling with the VAE whole-frame; LPIPS; FLOPs and the card's matmul rate."""
-    from progrestore.evaluate.scoring import FrameScorer
+    from progrestore.evaluate.frame_scorer import FrameScorer
     from progrestore.infer.restore import use_sampling_levers
     from progrestore.model.families import load_specification
     from progrestore.model.hub_folder import device_and_dtype

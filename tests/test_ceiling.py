@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from progrestore.errors import InputError
-from progrestore.evaluate.scoring import FrameScorer
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.stage import model_records
 from progrestore.infer.ceiling import reconstruct_clip
 from progrestore.model.pipeline_backbone import to_uint8
@@ -39,18 +39,17 @@ def _pipelines_decode(model, clip: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("profile", ["tiny", "wan-tiny"])
 def test_the_reconstruction_is_the_pipelines_own_decoding_of_the_clips_latents(profile):
     """What ``reconstruct`` computes without the latent scaling is what the pipeline would output had it
-    sampled exactly the clip's latents: CogVideoX bit for bit; Wan to one grey level on a few values, from
-    rounding its per-channel normalisation there and back."""
+    sampled exactly the clip's latents, to one grey level on a few values: the pipeline's scaling there
+    and back (CogVideoX's scaling factor, Wan's per-channel normalisation) rounds in float32, and whether
+    that moves a pixel across a rounding boundary depends on the CPU's kernels (CogVideoX: bit for bit on
+    an AVX-512 Xeon, 1 value in 138,240 on an AMD EPYC; Wan: 2.7e-5 of the values on both)."""
     model = tiny_model(profile)
     height, width = model.settings.height, model.settings.width
     clip = np.random.default_rng(0).integers(0, 256, (9, height, width, 3), dtype=np.uint8)
     ours, pipelines = model.reconstruct(clip), _pipelines_decode(model, clip)
     assert ours.shape == clip.shape and ours.dtype == np.uint8
     difference = np.abs(ours.astype(int) - pipelines.astype(int))
-    if profile == "tiny":
-        assert difference.max() == 0
-    else:
-        assert difference.max() <= 1 and np.count_nonzero(difference) / difference.size < 1e-3
+    assert difference.max() <= 1 and np.count_nonzero(difference) / difference.size < 1e-4
     assert np.array_equal(model.reconstruct(clip), ours)  # deterministic: the mode, not a sample
     assert not np.array_equal(ours, clip)  # a random VAE does not reconstruct
 

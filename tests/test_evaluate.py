@@ -13,11 +13,12 @@ from progrestore import tracking
 from progrestore.data.dataset import build_task_dataset
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import get
 from progrestore.evaluate.progression import progression
 from progrestore.evaluate.report import write_report
-from progrestore.evaluate.scoring import FrameScorer, evaluate_dataset
+from progrestore.evaluate.scoring import evaluate_dataset
 from progrestore.evaluate.scoring import sheet_rows as sheet_rows_of
 
 from .conftest import TASKS, TINY_CLIP

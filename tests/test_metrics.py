@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.lpips_weights import load_trunk
 from progrestore.evaluate.metrics.psnr import psnr
 from progrestore.evaluate.metrics.ssim import SKIMAGE_SSIM_ARGS, SKIMAGE_SSIM_TOLERANCE, ssim
 from progrestore.evaluate.perceptual import Lpips, LpipsMeasure
-from progrestore.evaluate.scoring import FrameScorer
 from progrestore.io.images import read_image
 
 DATA = Path(__file__).parent / "data" / "lpips"

@@ -112,14 +112,16 @@ def log_finite(metrics: dict[str, float | None]) -> None:
     mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and math.isfinite(v)})
 
 
-def log_artifacts(paths: list[Path]) -> None:
+def log_artifacts(paths: list[Path], folder: str | None = None) -> None:
+    """``paths`` into the run's artifacts, under ``folder`` (None: at the top)."""
     import mlflow
 
     for path in paths:
-        mlflow.log_artifact(str(path))
+        mlflow.log_artifact(str(path), artifact_path=folder)
 
 
-def log_step(metrics: dict[str, float], step: int) -> None:
+def log_step(metrics: dict[str, float | None], step: int) -> None:
+    """The defined, finite values of ``metrics`` at ``step`` (a training step, or a frame)."""
     import mlflow
 
-    mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step=step)
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}, step=step)

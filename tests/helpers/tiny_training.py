@@ -72,8 +72,22 @@ def lora_digest(transformer) -> str:
     return digest.hexdigest()
 
 
-def main(out: str) -> None:
-    """Run under `accelerate launch`: every process trains; each writes what it saw and its weights' digest."""
+def validator(model: ModelSpecification, data: TrainData, every: int = 2):
+    """A real validator of ``data``'s first clip (its first frame, a flat clean image, 2 sampling steps)."""
+    from progrestore.model.specification import Sampling
+    from progrestore.train.validation import ValidationClip, ValidationConfig, Validator
+
+    key = data.clip_ids[0]
+    first = data.first_frames[key].permute(1, 2, 0).numpy()
+    clip = ValidationClip(
+        key, first, np.full_like(first, 200), data.prompt_embeds[key], data.prompt_embeds[key]
+    )
+    return Validator(model, [clip], ValidationConfig(every, 1, Sampling(2, 6.0, 0, "dpm", True)), 9, 5)
+
+
+def main(out: str, validate: bool = False) -> None:
+    """Run under `accelerate launch`: every process trains; each writes what it saw and its weights'
+    digest; with ``validate``, the main process validates every 2 steps and each says which steps it did."""
     from accelerate import PartialState
 
     from progrestore.train.loop import clip_for_step, save_lora, train_lora
@@ -82,7 +96,22 @@ def main(out: str) -> None:
     model = tiny_model()
     data = synthetic_data(model, clips=4)
     cfg = tiny_config(steps=3, checkpoint_every=100, warmup_steps=2)
-    transformer, result = train_lora(model, data, cfg, Path(out) / "checkpoints", "ddp-test")
+    validated: list[int] = []
+    check = validator(model, data) if validate else None
+
+    def record(step: int) -> None:
+        check(step, track=False)
+        validated.append(step)
+
+    transformer, result = train_lora(
+        model,
+        data,
+        cfg,
+        Path(out) / "checkpoints",
+        "ddp-test",
+        validate=record if validate else None,
+        validate_every=2 if validate else 0,
+    )
     seen = [
         clip_for_step(data, cfg.seed, s, state.process_index, state.num_processes) for s in range(cfg.steps)
     ]
@@ -92,6 +121,7 @@ def main(out: str) -> None:
         "clips": seen,
         "digest": lora_digest(transformer),
         "lrs": [log.lr for log in result.logs],
+        "validated": validated,
     }
     (Path(out) / f"rank{state.process_index}.json").write_text(json.dumps(report))
     if state.is_main_process:
@@ -99,4 +129,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], validate="--validate" in sys.argv[2:])

@@ -18,8 +18,9 @@ from progrestore.config import Section, clip_size
 from progrestore.data.framing import centre_window
 from progrestore.entry import Stage
 from progrestore.errors import InputError
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.methods import MADE_BY_STAGE, evaluated_methods
-from progrestore.evaluate.scoring import Evaluation, FrameScorer, Window, evaluate_dataset
+from progrestore.evaluate.scoring import Evaluation, Window, evaluate_dataset
 from progrestore.io.atomic import write_json
 from progrestore.model.settings import model_size
 

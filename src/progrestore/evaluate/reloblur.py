@@ -34,12 +34,13 @@ from progrestore import tasks
 from progrestore.config import ClipSettings, Section
 from progrestore.data.framing import centre_crop, fit
 from progrestore.errors import InputError
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.methods import ClipContext, describe, method_trajectory
 from progrestore.evaluate.metrics import names as metric_names
 from progrestore.evaluate.protocol import ABOUT
 from progrestore.evaluate.published import PAPER_TABLE_I_LPIPS, TABLE_I_SOURCE
 from progrestore.evaluate.report import write_report
-from progrestore.evaluate.scoring import Evaluation, FrameScorer, Sample, score_samples
+from progrestore.evaluate.scoring import Evaluation, Sample, score_samples
 from progrestore.io.images import read_image
 
 

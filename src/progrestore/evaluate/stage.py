@@ -13,10 +13,11 @@ from progrestore.data.sources import SOURCES
 from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.evaluate.baselines import read_baselines
+from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.methods import MADE_BY_STAGE, describe, evaluated_methods
 from progrestore.evaluate.metrics import names as metric_names
 from progrestore.evaluate.report import write_curves, write_report, write_sheet
-from progrestore.evaluate.scoring import FrameScorer, Window, evaluate_dataset, sheet_rows
+from progrestore.evaluate.scoring import Window, evaluate_dataset, sheet_rows
 from progrestore.layout import RECONSTRUCTED_RECORD, RESTORED_RECORD
 from progrestore.model.profiles import profile_named
 

@@ -18,7 +18,7 @@ import torch
 
 from progrestore.config import Section
 from progrestore.errors import InputError
-from progrestore.model.families import load_specification, specification_class
+from progrestore.model.families import load_specification, sampler_setting, specification_class
 from progrestore.model.settings import ModelSettings, model_frames, model_settings, trained_for
 from progrestore.model.sizing import from_model, to_model
 from progrestore.model.specification import (
@@ -32,22 +32,18 @@ from progrestore.model.specification import (
     attention_setting,
 )
 
-DEFAULT_SAMPLER = "default"  # ``restore.scheduler``: the backbone family's official sampler
-
 
 def sampling_settings(section: Section, settings: ModelSettings) -> Sampling:
     """The ``restore`` block (``restore.tiny`` on top for the tiny profiles), validated: the sampler
     ``default`` is the family's own (its first), and ``dynamic_cfg`` applies where the family has it."""
     if settings.profile.tiny:
         section = section.merged("tiny")
-    specification = specification_class(settings.profile)
-    scheduler = section.choice("scheduler", (DEFAULT_SAMPLER, *specification.samplers))
     return Sampling(
         section.integer("steps", 1, 1000),
         section.number("guidance_scale", 1.0, 50.0),
         section.integer("seed", 0),
-        specification.samplers[0] if scheduler == DEFAULT_SAMPLER else scheduler,
-        section.boolean("dynamic_cfg") and specification.dynamic_cfg,
+        sampler_setting(section, settings),
+        section.boolean("dynamic_cfg") and specification_class(settings.profile).dynamic_cfg,
         attention_setting(section),
         section.boolean("compile"),
         section.boolean("fuse_lora"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib
 
+from progrestore.config import Section
 from progrestore.model.profiles import Profile
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import PARTS, ModelSpecification
+
+DEFAULT_SAMPLER = "default"  # ``<section>.scheduler``: the backbone family's official sampler
 
 
 def specification_class(profile: Profile) -> type[ModelSpecification]:
@@ -19,3 +22,10 @@ def specification_class(profile: Profile) -> type[ModelSpecification]:
 def load_specification(settings: ModelSettings, parts: frozenset[str] = PARTS) -> ModelSpecification:
     """The ``parts`` of the backbone ``settings`` name, loaded."""
     return specification_class(settings.profile).load(settings, parts)
+
+
+def sampler_setting(section: Section, settings: ModelSettings) -> str:
+    """``<section>.scheduler``, one of the family's samplers; ``default`` is the family's own (its first)."""
+    samplers = specification_class(settings.profile).samplers
+    scheduler = section.choice("scheduler", (DEFAULT_SAMPLER, *samplers))
+    return samplers[0] if scheduler == DEFAULT_SAMPLER else scheduler

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -350,20 +351,38 @@ def train_lora(
     fingerprint: str,
     stop_after: int | None = None,
     on_step=None,
+    validate: Callable[[int], None] | None = None,
+    validate_every: int = 0,
 ) -> tuple[object, TrainResult]:
     """Train; returns the (unwrapped) denoiser with its LoRA adapter and the per-step logs.
 
     ``stop_after`` ends the run early (after checkpointing), as a kill would: used to test resume.
+    ``validate(step)`` runs on the main process every ``validate_every`` steps and after the last, once
+    the step's checkpoint is written, while the other processes wait; it is outside every step's time.
     """
     training = prepare_training(model, cfg)
+    accelerator = training.accelerator
+    if validate is not None and validate_every and accelerator.distributed_type.value == "FSDP":
+        raise ProgrestoreError(
+            "train.validate_every needs the whole denoiser on the main process, but FSDP shards its "
+            "weights across processes: set train.validate_every: 0, or train with DDP or DeepSpeed"
+        )
     result = resume(training, checkpoints, fingerprint)
     for step in range(result.resumed_from, cfg.steps):
         log = optimizer_step(model, training, data, cfg, step)
         result.logs.append(log)
-        if on_step is not None and training.accelerator.is_main_process:
+        if on_step is not None and accelerator.is_main_process:
             on_step(log)
         if log.step % cfg.checkpoint_every == 0 or log.step in (cfg.steps, stop_after):
             save_checkpoint(training, checkpoints, log.step, fingerprint, cfg, result.logs)
+        if (
+            validate is not None
+            and validate_every
+            and (log.step % validate_every == 0 or log.step == cfg.steps)
+        ):
+            if accelerator.is_main_process:
+                validate(log.step)
+            accelerator.wait_for_everyone()
         if log.step == stop_after:
             break
     result.adapter = adapter_state(training)

@@ -26,11 +26,13 @@ from progrestore.model.specification import (
     TRAIN_RUN_LOG,
 )
 from progrestore.train.loop import TrainConfig, TrainData, run_costs, run_record, save_lora, train_lora
+from progrestore.train.validation import ValidationConfig, Validator, validation_clips
 
 VIDEO_CACHE, TEXT_CACHE = (
     "video.safetensors",
     "text.safetensors",
 )  # in <encoded>/<task>/, as dvc.yaml writes them
+VALIDATION_KEYS = "validate_"  # train.validate_every, _clips, _steps
 
 
 def train_data(
@@ -55,13 +57,24 @@ def train_data(
     return data
 
 
+def training_settings(train: dict) -> dict:
+    """``train`` without the ``validate_*`` keys (also in ``train.tiny``): validation never changes the
+    LoRA, so a checkpoint resumes whatever they say."""
+    kept = {k: v for k, v in train.items() if not k.startswith(VALIDATION_KEYS)}
+    if isinstance(kept.get("tiny"), dict):
+        kept["tiny"] = training_settings(kept["tiny"])
+    return kept
+
+
 def checkpoint_fingerprint(params: Section, tasks: list[str], encoded: Path, code_files: list[Path]) -> str:
     """What a checkpoint must match to be resumed: the settings, the encoded data and the code.
 
     The code counts because DVC reruns ``train`` when its code changes, and a finished checkpoint of the
     old code would otherwise be resumed and stand for the new run.
     """
-    digest = hashlib.sha256(repr((params.raw("model"), params.raw("train"), tasks)).encode())
+    digest = hashlib.sha256(
+        repr((params.raw("model"), training_settings(params.raw("train")), tasks)).encode()
+    )
     for task in tasks:
         for name in (VIDEO_CACHE, TEXT_CACHE):
             digest.update((Path(encoded) / task / name).read_bytes())
@@ -75,8 +88,9 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
     numbers, a DVC metric), ``run.json`` (its time, memory and resume point: untracked) and ``about.json``
     (the backbone, size and tasks it was trained for) under ``out_dir``.
 
-    Reads ``model``, ``train`` and ``clip.frames``. Under ``accelerate launch`` every process trains;
-    only the main one tracks and writes files.
+    Reads ``model``, ``train``, ``clip.frames`` and, with ``train.validate_every``, ``clip.fps`` and
+    ``restore``'s sampling keys (``train/validation.py``). Under ``accelerate launch`` every process trains;
+    only the main one validates, tracks and writes files.
     """
     import torch
     from accelerate import PartialState
@@ -84,16 +98,29 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
     main_process = PartialState(cpu=not torch.cuda.is_available()).is_main_process
     settings = model_settings(params)
     cfg = TrainConfig.from_section(params.section("train"), settings.profile.tiny)
+    validation = ValidationConfig.from_params(params, settings)
     for task in tasks:
         task_registry.check(task)
     data = train_data(tasks, datasets, encoded, model_frames(params), settings)
+    clips = []
+    if validation.every and main_process:  # read before the model is built: a missing file is one line
+        texts = {task: Path(encoded) / task / TEXT_CACHE for task in tasks}
+        clips = validation_clips(tasks, datasets, texts, settings, validation.clips)
     model = load_specification(settings, frozenset({AUTOENCODER, DENOISER}))  # prompts come embedded
+    validator = None
+    if clips:
+        validator = Validator(
+            model, clips, validation, data.num_frames, params.section("clip").integer("fps", 1)
+        )
     run_params = {
         "family": settings.profile.family.name,
         "profile": settings.profile.name,
         "size": f"{settings.height}x{settings.width}",
         "tasks": ",".join(tasks),
         **{k: str(v) for k, v in cfg.__dict__.items()},
+        "validate_every": str(validation.every),
+        "validate_clips": str(validation.clips),
+        "validate_steps": str(validation.sampling.steps) if validation.every else "",
     }
     tracked = tracking.start_run(
         "progrestore-train", f"train-{'+'.join(tasks)}", run_params, {"kind": "train"}
@@ -111,14 +138,32 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
                 tracking.log_step(values, log.step)
 
         fingerprint = checkpoint_fingerprint(params, tasks, encoded, loaded_module_files())
-        _, result = train_lora(model, data, cfg, out_dir / "checkpoints", fingerprint, on_step=log_step)
+
+        def validate(step: int) -> None:
+            if validator is not None:  # the main process's; the others wait
+                validator(step, track=run is not None)
+
+        _, result = train_lora(
+            model,
+            data,
+            cfg,
+            out_dir / "checkpoints",
+            fingerprint,
+            on_step=log_step,
+            validate=validate if validation.every else None,
+            validate_every=validation.every,
+        )
         weights = out_dir / LORA_WEIGHTS
         if main_process:
             save_lora(model, result.adapter, cfg, out_dir)
             numbers = {"steps": cfg.steps, "clips": len(data.clip_ids), **run_record(result.logs)}
+            if validator is not None and validator.last is not None:
+                numbers["validation"] = validator.last  # the last one: its step says which
             json.dumps(numbers, allow_nan=False)  # train.json is a DVC metric: strict JSON or nothing
             write_json(out_dir / TRAIN_METRICS, numbers)
             costs = run_costs(result)
+            if validator is not None:
+                costs["validation_seconds"] = validator.seconds
             write_json(out_dir / TRAIN_RUN_LOG, costs)
             about = {
                 "profile": settings.label,
