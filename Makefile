@@ -1,5 +1,5 @@
 # `make repro`: set everything up and run the pipeline; `make test`: set everything up and run the tests
-# (the 25 slowest printed at the end); `make test-fast`: the tests not marked `pipeline` (no end-to-end dvc).
+# (the 25 slowest printed at the end); `make test-fast`: the tests marked neither `pipeline` nor `slow`.
 # Set-up is a virtual environment in .venv with the pinned dependencies of pyproject.toml, remade
 # whenever pyproject.toml changes.
 
@@ -28,7 +28,7 @@ test: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest --durations=25
 
 test-fast: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -m "not pipeline" --durations=10
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -m "not pipeline and not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
