@@ -146,6 +146,23 @@ def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(own_rep
     (train,) = mlflow.search_runs(experiment_names=["progrestore-train"]).to_dict("records")
     assert train["metrics.run_seconds_per_step"] == costs["seconds_per_step"]
     assert train["metrics.run_resumed_from"] == 0
+    # validation during training (on for the tiny profile): its last numbers in train.json, its curves by
+    # training step and its trajectories (GIF for the UI, mp4) in the run, its time apart from the steps'
+    tiny = yaml.safe_load((own_repo / "params.yaml").read_text())["train"]["tiny"]
+    validated = list(range(tiny["validate_every"], tiny["steps"] + 1, tiny["validate_every"]))
+    record = json.loads((own_repo / "models/lowlight/train.json").read_text())["validation"]
+    assert record["step"] == tiny["steps"] == validated[-1]
+    assert list(record["clips"]) == ["lowlight/chelsea_v0"]  # validate_clips: 1, the manifest's first
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(train["run_id"], "val/psnr")
+    assert [point.step for point in history] == validated
+    assert history[-1].value == pytest.approx(record["final"]["psnr"], rel=1e-12)
+    assert train["metrics.run_validation_seconds"] == costs["validation_seconds"] > 0
+    folder = f"validation/step-{tiny['steps']:06d}"
+    assert [f.path for f in client.list_artifacts(train["run_id"], folder)] == [
+        f"{folder}/lowlight_chelsea_v0.gif",
+        f"{folder}/lowlight_chelsea_v0.mp4",
+    ]
 
 
 def test_outputs_are_copies_of_the_cache_that_verify_and_survive_checkout(repo):
