@@ -18,7 +18,9 @@ from safetensors import safe_open
 from progrestore.infer.restore import restore_image
 from progrestore.model.cogvideox.conditioning import image_latents, latent_frames, padding_frames
 from progrestore.model.specification import Sampling
-from progrestore.train.loop import loss_for_step, run_costs, run_record, save_lora, train_lora
+from progrestore.train.export import save_lora
+from progrestore.train.loop import loss_for_step, train_lora
+from progrestore.train.records import run_costs, run_record
 
 from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model
 

@@ -15,7 +15,8 @@ import yaml
 
 from progrestore.entry import run_stage
 from progrestore.errors import Interrupted
-from progrestore.infer.stage import RESTORE, clip_files
+from progrestore.infer.stage import clip_files
+from progrestore.stages.restore import RESTORE
 
 from .conftest import REPO
 from .helpers.stages import run_stage as run_pipeline_stage
@@ -160,7 +161,7 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
 def test_the_number_of_processes_and_the_inputs_are_checked_once_before_the_processes_start(project, capsys):
     """A bad ``$PROGRESTORE_PROCESSES`` is one line; so is a bad input (no LoRA here), found by the launching
     process before any process starts, not once by each."""
-    from progrestore.infer.stage import restore_script
+    from progrestore.stages.restore import restore_script
 
     args = stage_arguments("restore", TASK)
     with pytest.MonkeyPatch.context() as patch:

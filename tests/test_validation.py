@@ -21,7 +21,8 @@ from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.model.profiles import profile_named
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import LORA_WEIGHTS
-from progrestore.train.loop import save_lora, train_lora
+from progrestore.train.export import save_lora
+from progrestore.train.loop import train_lora
 from progrestore.train.validation import ValidationConfig, mlflow_values
 
 from .conftest import REPO
