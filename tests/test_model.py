@@ -267,7 +267,7 @@ def test_no_seeded_draw_asks_torch_for_a_device_tensor_from_a_generator():
 
 def test_a_code_change_gives_the_checkpoints_another_fingerprint(tmp_path, monkeypatch):
     from progrestore.config import load_params
-    from progrestore.train.stage import checkpoint_fingerprint
+    from progrestore.train.run import checkpoint_fingerprint
 
     params = load_params(REPO / "params.yaml")
     monkeypatch.chdir(tmp_path)

@@ -15,7 +15,7 @@ import yaml
 
 from progrestore.entry import run_stage
 from progrestore.errors import Interrupted
-from progrestore.infer.stage import clip_files
+from progrestore.infer.trajectories import clip_files
 from progrestore.stages.restore import RESTORE
 
 from .conftest import REPO
@@ -185,7 +185,7 @@ def test_the_kept_clips_fingerprint_follows_what_decides_their_bytes(project, tm
     from dataclasses import replace
 
     from progrestore.config import load_params
-    from progrestore.infer.stage import restore_fingerprint, restore_inputs
+    from progrestore.infer.trajectories import restore_fingerprint, restore_inputs
 
     params = load_params(project / "params.yaml")
     paths = [project / p for p in ("data/datasets/sr", "data/encoded/sr/text.safetensors", "models/sr")]

@@ -179,7 +179,7 @@ def test_only_the_main_process_validates_and_ddp_trains_the_same_lora(tmp_path):
 
 
 def test_a_checkpoint_resumes_whatever_the_validation_settings_but_not_other_training_settings(tmp_path):
-    from progrestore.train.stage import checkpoint_fingerprint
+    from progrestore.train.run import checkpoint_fingerprint
 
     params = load_params(REPO / "params.yaml")
     (tmp_path / "sr").mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from progrestore import tasks
 from progrestore.entry import Stage
-from progrestore.evaluate.stage import run_evaluate
+from progrestore.evaluate.evaluation import run_evaluate
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from progrestore import tasks
 from progrestore.config import Section
 from progrestore.entry import Stage, report_errors, run_stage
 from progrestore.errors import InputError, Interrupted
-from progrestore.infer.stage import restore_inputs, run_restore
+from progrestore.infer.trajectories import restore_inputs, run_restore
 
 PROCESSES_ENV = "PROGRESTORE_PROCESSES"  # stages/restore.py under accelerate launch with this many processes
 

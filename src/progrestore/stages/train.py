@@ -8,7 +8,7 @@ from pathlib import Path
 from progrestore import tasks
 from progrestore.config import Section
 from progrestore.entry import Stage
-from progrestore.train.stage import run_train
+from progrestore.train.run import run_train
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
