@@ -122,7 +122,7 @@ def test_an_interrupted_two_process_restore_is_finished_by_a_rerun(project, one_
 def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monkeypatch, capsys):
     """Clips kept by an interrupted run with seed 0 are stale for seed 1: every clip is sampled anew. A
     folder in the kept clips' place that the program did not make is refused before the model is loaded."""
-    from progrestore.infer import stage
+    from progrestore.infer import trajectories
 
     monkeypatch.chdir(project)
     monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
@@ -140,8 +140,8 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
         write_png(path, image)
         raise Interrupted(signal.SIGINT)
 
-    write_png = stage.write_png
-    monkeypatch.setattr(stage, "write_png", interrupt_after_first)
+    write_png = trajectories.write_png
+    monkeypatch.setattr(trajectories, "write_png", interrupt_after_first)
     assert run_stage(RESTORE, args, project / "params.yaml") == 130
     assert sorted(p.name for p in kept.iterdir()) == ["chelsea_v0.mp4", "chelsea_v0_last.png", "kept.json"]
     assert (kept / "chelsea_v0.mp4").read_bytes() == one_process["chelsea_v0.mp4"]
