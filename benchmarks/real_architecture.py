@@ -68,7 +68,10 @@ from progrestore.model.wan.configs import REAL_UMT5, REAL_VAE
 from progrestore.model.wan.configs import SCHEDULER as WAN_SCHEDULER
 from progrestore.model.wan.configs import TEXT_TOKENS as WAN_TEXT_TOKENS
 from progrestore.model.wan.specification import WanImageToVideo
-from progrestore.train.loop import ADAPTER, TrainConfig, TrainData, save_lora, train_lora
+from progrestore.train.config import TrainConfig
+from progrestore.train.export import ADAPTER, save_lora
+from progrestore.train.loop import train_lora
+from progrestore.train.records import TrainData
 
 FRAMES = 9
 GPU_PROFILES = ("cogvideox1.5-5b-i2v", "cogvideox-5b-i2v", "wan2.2-ti2v-5b")  # in this order, one run

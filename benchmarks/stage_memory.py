@@ -38,7 +38,7 @@ from progrestore.model.hub_folder import save_component, tiny_vocabulary
 from progrestore.model.specification import AUTOENCODER, DENOISER, TEXT
 
 PROFILE = "cogvideox1.5-5b-i2v"
-STAGES = {  # what each stage loads (train/stage.py, train/encode.py, infer/restore.py)
+STAGES = {  # what each stage loads (train/run.py, train/encode.py, infer/restore.py)
     "encode_text": [TEXT],
     "encode_video": [AUTOENCODER],
     "train": [AUTOENCODER, DENOISER],

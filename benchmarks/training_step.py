@@ -31,7 +31,9 @@ from progrestore.model.cogvideox.components import (
 from progrestore.model.cogvideox.conditioning import encode_video
 from progrestore.model.cogvideox.specification import CogVideoXImageToVideo
 from progrestore.model.profiles import profile_named
-from progrestore.train.loop import TrainConfig, TrainData, loss_for_step
+from progrestore.train.config import TrainConfig
+from progrestore.train.loop import loss_for_step
+from progrestore.train.records import TrainData
 
 
 def peak_mb(device: torch.device) -> float:

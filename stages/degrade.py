@@ -2,8 +2,8 @@
 
 import sys
 
-from progrestore.data.dataset import DEGRADE
 from progrestore.entry import run_stage
+from progrestore.stages.degrade import DEGRADE
 
 if __name__ == "__main__":
     sys.exit(run_stage(DEGRADE, sys.argv[1:]))

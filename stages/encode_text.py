@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.train.encode import ENCODE_TEXT
+from progrestore.stages.encode import ENCODE_TEXT
 
 if __name__ == "__main__":
     sys.exit(run_stage(ENCODE_TEXT, sys.argv[1:]))

@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.train.encode import ENCODE_VIDEO
+from progrestore.stages.encode import ENCODE_VIDEO
 
 if __name__ == "__main__":
     sys.exit(run_stage(ENCODE_VIDEO, sys.argv[1:]))

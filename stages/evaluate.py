@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.evaluate.stage import EVALUATE
+from progrestore.stages.evaluate import EVALUATE
 
 if __name__ == "__main__":
     sys.exit(run_stage(EVALUATE, sys.argv[1:]))

@@ -2,8 +2,8 @@
 
 import sys
 
-from progrestore.data.prepare import PREPARE
 from progrestore.entry import run_stage
+from progrestore.stages.prepare import PREPARE
 
 if __name__ == "__main__":
     sys.exit(run_stage(PREPARE, sys.argv[1:]))

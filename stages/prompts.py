@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.prompts.build import PROMPTS
+from progrestore.stages.prompts import PROMPTS
 
 if __name__ == "__main__":
     sys.exit(run_stage(PROMPTS, sys.argv[1:]))

@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.infer.ceiling import RECONSTRUCT
+from progrestore.stages.reconstruct import RECONSTRUCT
 
 if __name__ == "__main__":
     sys.exit(run_stage(RECONSTRUCT, sys.argv[1:]))

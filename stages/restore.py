@@ -4,7 +4,7 @@ With ``PROGRESTORE_PROCESSES=N`` in the environment it runs under accelerate's l
 
 import sys
 
-from progrestore.infer.stage import restore_script
+from progrestore.stages.restore import restore_script
 
 if __name__ == "__main__":
     sys.exit(restore_script(__file__, sys.argv[1:]))

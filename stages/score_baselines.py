@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.evaluate.baselines import SCORE_BASELINES
+from progrestore.stages.score_baselines import SCORE_BASELINES
 
 if __name__ == "__main__":
     sys.exit(run_stage(SCORE_BASELINES, sys.argv[1:]))

@@ -3,7 +3,7 @@
 import sys
 
 from progrestore.entry import run_stage
-from progrestore.train.stage import TRAIN
+from progrestore.stages.train import TRAIN
 
 if __name__ == "__main__":
     sys.exit(run_stage(TRAIN, sys.argv[1:]))

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from progrestore.errors import InputError
+from progrestore.evaluate.evaluation import model_records
 from progrestore.evaluate.frame_scorer import FrameScorer
-from progrestore.evaluate.stage import model_records
 from progrestore.infer.ceiling import reconstruct_clip
 from progrestore.model.pipeline_backbone import to_uint8
 from progrestore.model.sizing import from_model, to_model

@@ -26,14 +26,16 @@ import yaml
 from accelerate import Accelerator
 from safetensors import SafetensorError
 
-from progrestore.data.dataset import DEGRADE
 from progrestore.data.prepare import prepare_images
 from progrestore.data.sources import SourceItem
 from progrestore.entry import report_errors, run_stage
 from progrestore.errors import Interrupted
 from progrestore.io import atomic, video
 from progrestore.io.atomic import write_text
-from progrestore.train.loop import TrainConfig, TrainData, train_lora
+from progrestore.stages.degrade import DEGRADE
+from progrestore.train.config import TrainConfig
+from progrestore.train.loop import train_lora
+from progrestore.train.records import TrainData
 
 from .conftest import REPO
 from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model

@@ -17,7 +17,9 @@ from progrestore.errors import ParamsError
 from progrestore.infer.restore import sampling_settings, use_sampling_levers
 from progrestore.model import pipeline_backbone
 from progrestore.model.specification import Sampling, attention_kernel
-from progrestore.train.loop import TrainConfig, loss_for_step, save_lora
+from progrestore.train.config import TrainConfig
+from progrestore.train.export import save_lora
+from progrestore.train.loop import loss_for_step
 
 from .helpers.tiny_training import REPO, synthetic_data, tiny_config, tiny_model
 

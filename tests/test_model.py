@@ -18,7 +18,9 @@ from safetensors import safe_open
 from progrestore.infer.restore import restore_image
 from progrestore.model.cogvideox.conditioning import image_latents, latent_frames, padding_frames
 from progrestore.model.specification import Sampling
-from progrestore.train.loop import loss_for_step, run_costs, run_record, save_lora, train_lora
+from progrestore.train.export import save_lora
+from progrestore.train.loop import loss_for_step, train_lora
+from progrestore.train.records import run_costs, run_record
 
 from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model
 
@@ -265,7 +267,7 @@ def test_no_seeded_draw_asks_torch_for_a_device_tensor_from_a_generator():
 
 def test_a_code_change_gives_the_checkpoints_another_fingerprint(tmp_path, monkeypatch):
     from progrestore.config import load_params
-    from progrestore.train.stage import checkpoint_fingerprint
+    from progrestore.train.run import checkpoint_fingerprint
 
     params = load_params(REPO / "params.yaml")
     monkeypatch.chdir(tmp_path)

@@ -66,7 +66,8 @@ def _masked_fixture(root) -> None:
 @pytest.fixture(scope="module")
 def deblur_lora(tmp_path_factory):
     """A LoRA trained for two steps on the tiny profile, saved as the train stage saves it."""
-    from progrestore.train.loop import save_lora, train_lora
+    from progrestore.train.export import save_lora
+    from progrestore.train.loop import train_lora
 
     from .helpers.tiny_training import synthetic_data, tiny_config, tiny_model
 

@@ -15,7 +15,8 @@ import yaml
 
 from progrestore.entry import run_stage
 from progrestore.errors import Interrupted
-from progrestore.infer.stage import RESTORE, clip_files
+from progrestore.infer.trajectories import clip_files
+from progrestore.stages.restore import RESTORE
 
 from .conftest import REPO
 from .helpers.stages import run_stage as run_pipeline_stage
@@ -121,7 +122,7 @@ def test_an_interrupted_two_process_restore_is_finished_by_a_rerun(project, one_
 def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monkeypatch, capsys):
     """Clips kept by an interrupted run with seed 0 are stale for seed 1: every clip is sampled anew. A
     folder in the kept clips' place that the program did not make is refused before the model is loaded."""
-    from progrestore.infer import stage
+    from progrestore.infer import trajectories
 
     monkeypatch.chdir(project)
     monkeypatch.setenv("PROGRESTORE_MLFLOW", "off")
@@ -139,8 +140,8 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
         write_png(path, image)
         raise Interrupted(signal.SIGINT)
 
-    write_png = stage.write_png
-    monkeypatch.setattr(stage, "write_png", interrupt_after_first)
+    write_png = trajectories.write_png
+    monkeypatch.setattr(trajectories, "write_png", interrupt_after_first)
     assert run_stage(RESTORE, args, project / "params.yaml") == 130
     assert sorted(p.name for p in kept.iterdir()) == ["chelsea_v0.mp4", "chelsea_v0_last.png", "kept.json"]
     assert (kept / "chelsea_v0.mp4").read_bytes() == one_process["chelsea_v0.mp4"]
@@ -160,7 +161,7 @@ def test_kept_clips_of_other_settings_are_not_reused(project, one_process, monke
 def test_the_number_of_processes_and_the_inputs_are_checked_once_before_the_processes_start(project, capsys):
     """A bad ``$PROGRESTORE_PROCESSES`` is one line; so is a bad input (no LoRA here), found by the launching
     process before any process starts, not once by each."""
-    from progrestore.infer.stage import restore_script
+    from progrestore.stages.restore import restore_script
 
     args = stage_arguments("restore", TASK)
     with pytest.MonkeyPatch.context() as patch:
@@ -184,7 +185,7 @@ def test_the_kept_clips_fingerprint_follows_what_decides_their_bytes(project, tm
     from dataclasses import replace
 
     from progrestore.config import load_params
-    from progrestore.infer.stage import restore_fingerprint, restore_inputs
+    from progrestore.infer.trajectories import restore_fingerprint, restore_inputs
 
     params = load_params(project / "params.yaml")
     paths = [project / p for p in ("data/datasets/sr", "data/encoded/sr/text.safetensors", "models/sr")]

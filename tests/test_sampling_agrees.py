@@ -40,7 +40,8 @@ import torch
 
 from progrestore.model.cogvideox.conditioning import image_latents
 from progrestore.model.specification import Sampling
-from progrestore.train.loop import TrainData, train_lora
+from progrestore.train.loop import train_lora
+from progrestore.train.records import TrainData
 
 from .helpers.tiny_training import ramp_clip, tiny_config, tiny_model
 

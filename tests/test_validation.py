@@ -21,7 +21,8 @@ from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.model.profiles import profile_named
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import LORA_WEIGHTS
-from progrestore.train.loop import save_lora, train_lora
+from progrestore.train.export import save_lora
+from progrestore.train.loop import train_lora
 from progrestore.train.validation import ValidationConfig, mlflow_values
 
 from .conftest import REPO
@@ -178,7 +179,7 @@ def test_only_the_main_process_validates_and_ddp_trains_the_same_lora(tmp_path):
 
 
 def test_a_checkpoint_resumes_whatever_the_validation_settings_but_not_other_training_settings(tmp_path):
-    from progrestore.train.stage import checkpoint_fingerprint
+    from progrestore.train.run import checkpoint_fingerprint
 
     params = load_params(REPO / "params.yaml")
     (tmp_path / "sr").mkdir()

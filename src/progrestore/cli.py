@@ -20,19 +20,7 @@ from progrestore.config import PARAMS_FILE, ClipSettings, load_params
 from progrestore.entry import report_errors, run_stage
 from progrestore.errors import CheckFailed
 from progrestore.layout import pipeline_path
-
-STAGES = {  # dvc.yaml's stage name -> (module, its Stage)
-    "prepare": ("progrestore.data.prepare", "PREPARE"),
-    "degrade": ("progrestore.data.dataset", "DEGRADE"),
-    "prompts": ("progrestore.prompts.build", "PROMPTS"),
-    "encode_video": ("progrestore.train.encode", "ENCODE_VIDEO"),
-    "encode_text": ("progrestore.train.encode", "ENCODE_TEXT"),
-    "train": ("progrestore.train.stage", "TRAIN"),
-    "restore": ("progrestore.infer.stage", "RESTORE"),
-    "reconstruct": ("progrestore.infer.ceiling", "RECONSTRUCT"),
-    "score_baselines": ("progrestore.evaluate.baselines", "SCORE_BASELINES"),
-    "evaluate": ("progrestore.evaluate.stage", "EVALUATE"),
-}
+from progrestore.stages import STAGES
 
 
 def cmd_stage(args: argparse.Namespace) -> int:

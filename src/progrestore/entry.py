@@ -1,8 +1,9 @@
 """How stages and commands run: parameters from params.yaml, user errors as one line, an audit.
 
-A stage is one :class:`Stage` beside its code: its name (as in dvc.yaml), its command line (the task,
-and every path it reads or writes: dvc.yaml names them, the code has no defaults) and its body. The
-script ``stages/<name>.py`` and ``progrestore stage <name>`` both run it through :func:`run_stage`.
+A stage is one :class:`Stage` in its module of :mod:`progrestore.stages`: its name (as in dvc.yaml),
+its command line (the task, and every path it reads or writes: dvc.yaml names them, the code has no
+defaults) and its body. The script ``stages/<name>.py`` and ``progrestore stage <name>`` both run it
+through :func:`run_stage`.
 With ``$PROGRESTORE_AUDIT_DIR`` set (the dependency tests set it), a stage also writes
 ``<dir>/<stage>.json``: the params keys it read and the progrestore modules it loaded, which its
 ``params`` and ``deps`` in dvc.yaml must cover.

@@ -17,7 +17,8 @@ from progrestore.model.families import load_specification
 from progrestore.model.profiles import profile_named
 from progrestore.model.settings import ModelSettings
 from progrestore.model.specification import ModelSpecification
-from progrestore.train.loop import TrainConfig, TrainData
+from progrestore.train.config import TrainConfig
+from progrestore.train.records import TrainData
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +91,8 @@ def main(out: str, validate: bool = False) -> None:
     digest; with ``validate``, the main process validates every 2 steps and each says which steps it did."""
     from accelerate import PartialState
 
-    from progrestore.train.loop import clip_for_step, save_lora, train_lora
+    from progrestore.train.export import save_lora
+    from progrestore.train.loop import clip_for_step, train_lora
 
     state = PartialState(cpu=not torch.cuda.is_available())
     model = tiny_model()

@@ -1,4 +1,5 @@
-"""Stage ``degrade``: one task's progression clips as I2V-finetune dataset folders.
+"""The degrade stage's computation (:mod:`progrestore.stages.degrade`): one task's progression clips as
+I2V-finetune dataset folders.
 
 For each split, ``<out>/<split>/`` receives::
 
@@ -15,7 +16,6 @@ moved into place at the end, so an interrupted run leaves no partial output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -25,7 +25,6 @@ from progrestore import tasks
 from progrestore.config import SPLITS, ClipSettings, Section
 from progrestore.data.contact_sheet import contact_sheet
 from progrestore.data.synthesis import frame_schedule, render_clip, sample_params
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.atomic import STAGING, fresh_staging_dir, replace_tree, write_jsonl, write_text
 from progrestore.io.images import read_image, write_png
@@ -150,18 +149,3 @@ def run_degrade(params: Section, task: str, images: Path, out: Path, sheet: Path
     seed = params.integer("seed", 0)
     entries = build_task_dataset(task, settings, clip, seed, images, out, sheet)
     print(f"{task}: {len(entries)} clips -> {out}")
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--images", type=Path, required=True, help="the prepared images")
-    parser.add_argument("--out", type=Path, required=True, help="the task's dataset folder")
-    parser.add_argument("--sheet", type=Path, required=True, help="the contact sheet (.png)")
-
-
-DEGRADE = Stage(
-    "degrade",
-    "synthesise one task's progression clips",
-    _arguments,
-    lambda params, args: run_degrade(params, args.task, args.images, args.out, args.sheet),
-)

@@ -1,8 +1,8 @@
-"""Stage ``prepare``: decode, frame and store every source image as ``<out>/<split>/<id>.png``."""
+"""The prepare stage's computation (its command line: :mod:`progrestore.stages.prepare`): decode, frame and
+store every source image as ``<out>/<split>/<id>.png``."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import sys
@@ -13,7 +13,6 @@ from progrestore import tasks
 from progrestore.config import SPLITS, Section, clip_size
 from progrestore.data.framing import PORTRAIT_RULES, STRONG_ENLARGEMENT, frame_image
 from progrestore.data.sources import SourceItem, list_sources
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.atomic import check_output_dir, staged_output_dir, write_json
 from progrestore.io.images import ImageDecodeError, encode_png
@@ -107,16 +106,3 @@ def run_prepare(params: Section, out: Path, overwrite: bool = False) -> None:
     check_output_dir(out, IMAGES_MANIFEST, overwrite)  # before the sources are listed or fetched
     manifest = prepare_images(list_sources(data), out, width, height, portrait, skip_bad, overwrite)
     print(f"prepared {len(manifest['images'])} images, skipped {len(manifest['skipped'])} -> {out}")
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier output of prepare")
-
-
-PREPARE = Stage(
-    "prepare",
-    "decode and frame the source images",
-    _arguments,
-    lambda p, a: run_prepare(p, a.out, a.overwrite),
-)

@@ -1,5 +1,5 @@
-"""Stage ``score_baselines@<task>``: the methods that do not depend on the model (oracle, identity,
-classical), scored once on the val clips.
+"""The score_baselines stage's computation (:mod:`progrestore.stages.score_baselines`): the methods that do
+not depend on the model (oracle, identity, classical), scored once on the val clips.
 
 ``evaluate`` scores the model stages' trajectories (``model``, ``vae``) and joins these scores, so that a
 model-side change (a prompt strategy, a LoRA setting) rescores the model only. Both stages score inside
@@ -9,14 +9,12 @@ the model restores, when a model stage's method is evaluated; the whole frame ot
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from progrestore import tasks
 from progrestore.config import Section, clip_size
 from progrestore.data.framing import centre_window
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.evaluate.frame_scorer import FrameScorer
 from progrestore.evaluate.methods import MADE_BY_STAGE, evaluated_methods
@@ -71,17 +69,3 @@ def read_baselines(path: Path, window: Window | None, task: str) -> Evaluation:
             f"{path} comes from an older score_baselines stage: run score_baselines@{task} again"
         )
     return Evaluation(record["methods"], record["values"], record["clip_ids"], record["coherence"])
-
-
-def _baseline_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
-    parser.add_argument("--out", type=Path, required=True, help="the scores (.json)")
-
-
-SCORE_BASELINES = Stage(
-    "score_baselines",
-    "score the methods that do not depend on the model (oracle, identity, classical) on one task's val clips",
-    _baseline_arguments,
-    lambda p, a: run_score_baselines(p, a.task, a.dataset, a.out),
-)

@@ -185,8 +185,8 @@ def run_reloblur(
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
+    from progrestore.evaluate.evaluation import track_evaluation
     from progrestore.evaluate.methods import evaluated_methods
-    from progrestore.evaluate.stage import track_evaluation
     from progrestore.prompts.build import prompt_option
 
     state = PartialState(cpu=not torch.cuda.is_available())  # on GPUs: this process's cuda:i is current

@@ -1,4 +1,5 @@
-"""Stage ``reconstruct@<task>``: the autoencoder ceiling, the evaluation's ``vae`` method.
+"""The reconstruct stage's computation (:mod:`progrestore.stages.reconstruct`): the autoencoder ceiling, the
+evaluation's ``vae`` method.
 
 A latent model restores no better than its VAE reconstructs: each val clip (the synthetic progression) is
 brought to the model's size as the model's input is, encoded and decoded by the model's own VAE, and
@@ -10,7 +11,6 @@ change does not rerun it.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,6 @@ from progrestore import tasks
 from progrestore.config import ClipSettings, Section
 from progrestore.data.framing import centre_window
 from progrestore.data.manifest import read_clip_manifest
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.atomic import staged_output_dir, write_json
 from progrestore.io.video import read_video, write_video
@@ -72,17 +71,3 @@ def run_reconstruct(params: Section, dataset: Path, out: Path, task: str) -> Non
         }
         write_json(staging / RECONSTRUCTED_RECORD, record)
     print(f"{task}: VAE reconstructions -> {out}")
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
-    parser.add_argument("--out", type=Path, required=True, help="the reconstructions' folder")
-
-
-RECONSTRUCT = Stage(
-    "reconstruct",
-    "the model's VAE reconstruction of a task's val clips (the autoencoder ceiling, method vae)",
-    _arguments,
-    lambda p, a: run_reconstruct(p, a.dataset, a.out, a.task),
-)

@@ -1,4 +1,5 @@
-"""Stage ``prompts``: prompt files for one task's dataset folders, both strategies, the chosen one as prompt.txt.
+"""The prompts stage's computation (:mod:`progrestore.stages.prompts`): prompt files for one task's dataset
+folders, both strategies, the chosen one as prompt.txt.
 
 Per split folder (beside ``videos.txt``, line by line aligned with it):
 
@@ -14,7 +15,6 @@ refinements by caption + refiner settings + task theme, in ``<cache>/prompts``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import unicodedata
@@ -28,7 +28,6 @@ from tqdm import tqdm
 from progrestore import tasks
 from progrestore.config import SPLITS, Section
 from progrestore.data.manifest import read_clip_manifest
-from progrestore.entry import Stage
 from progrestore.errors import InputError, ParamsError, quote
 from progrestore.io.atomic import write_jsonl, write_text
 from progrestore.io.cache import JsonCache, cache_dir, cache_key
@@ -245,17 +244,3 @@ def run_prompts(params: Section, task: str, dataset: Path, images: Path) -> None
         f"{task} prompts ({settings.strategy} -> prompt.txt): "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
     )
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder")
-    parser.add_argument("--images", type=Path, required=True, help="the prepared clean images")
-
-
-PROMPTS = Stage(
-    "prompts",
-    "write one task's uniform and scene prompt files",
-    _arguments,
-    lambda params, args: run_prompts(params, args.task, args.dataset, args.images),
-)

@@ -1,4 +1,5 @@
-"""Stages ``encode_video`` and ``encode_text``: what training and inference read instead of pixels and text.
+"""The encode stages' computation (:mod:`progrestore.stages.encode`): what training and inference read instead
+of pixels and text.
 
 Video latents (one sample per clip from a generator seeded by the clip) and the first frames at the
 model's size go to ``video.safetensors``; text embeddings of every distinct prompt (and of the empty
@@ -8,17 +9,14 @@ so a new prompt strategy re-encodes only text and a LoRA hyper-parameter re-enco
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from progrestore import tasks
 from progrestore.config import Section
 from progrestore.data.manifest import read_clip_manifest, read_prompts
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.io.encoded import NEGATIVE_PROMPT, encoder_metadata, prompt_key
 from progrestore.io.tensors import save_tensors
@@ -59,15 +57,9 @@ def encode_texts(model: ModelSpecification, prompts: list[str], out: Path) -> in
     return len(unique)
 
 
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
-
-
-def run_encode_video(params: Section, args: argparse.Namespace) -> None:
+def run_encode_video(params: Section, dataset: Path, out: Path) -> None:
     """VAE latents of ``<dataset>/train``; reads ``model``."""
-    split_dir = args.dataset / "train"
+    split_dir = dataset / "train"
     entries = read_clip_manifest(split_dir)  # a missing dataset stops the stage before the model is built
     settings = model_settings(params)
     family = settings.profile.family
@@ -80,20 +72,14 @@ def run_encode_video(params: Section, args: argparse.Namespace) -> None:
                 "and rerun degrade"
             )
     model = load_specification(settings, frozenset({AUTOENCODER}))
-    encode_videos(model, split_dir, args.out)
-    print(f"{args.task}: video -> {args.out}")
+    encode_videos(model, split_dir, out)
 
 
-def run_encode_text(params: Section, args: argparse.Namespace) -> None:
+def run_encode_text(params: Section, dataset: Path, out: Path) -> None:
     """Text embeddings of every train and val prompt of ``dataset``; reads ``model``."""
     prompts = []
     for split in ("train", "val"):
-        folder = args.dataset / split
+        folder = dataset / split
         prompts += read_prompts(folder, read_clip_manifest(folder))
     model = load_specification(model_settings(params), frozenset({TEXT}))
-    encode_texts(model, prompts, args.out)
-    print(f"{args.task}: text -> {args.out}")
-
-
-ENCODE_VIDEO = Stage("encode_video", "latents of a task's train clips", _arguments, run_encode_video)
-ENCODE_TEXT = Stage("encode_text", "embeddings of a task's prompts", _arguments, run_encode_text)
+    encode_texts(model, prompts, out)

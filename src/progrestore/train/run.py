@@ -1,8 +1,8 @@
-"""Stage ``train``: the encode stages' caches and the ``model``/``train`` parameters in, a LoRA out."""
+"""A training run, the train stage's computation (:mod:`progrestore.stages.train`): the encode stages' caches
+and the ``model``/``train`` parameters in, a LoRA out."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -12,7 +12,7 @@ from progrestore import tasks as task_registry
 from progrestore import tracking
 from progrestore.config import Section
 from progrestore.data.manifest import read_clip_manifest, read_prompts
-from progrestore.entry import Stage, loaded_module_files
+from progrestore.entry import loaded_module_files
 from progrestore.io.atomic import write_json
 from progrestore.io.encoded import load_text_cache, load_video_cache, prompt_key
 from progrestore.model.families import load_specification
@@ -25,7 +25,10 @@ from progrestore.model.specification import (
     TRAIN_METRICS,
     TRAIN_RUN_LOG,
 )
-from progrestore.train.loop import TrainConfig, TrainData, run_costs, run_record, save_lora, train_lora
+from progrestore.train.config import TrainConfig
+from progrestore.train.export import save_lora
+from progrestore.train.loop import train_lora
+from progrestore.train.records import TrainData, run_costs, run_record
 from progrestore.train.validation import ValidationConfig, Validator, validation_clips
 
 VIDEO_CACHE, TEXT_CACHE = (
@@ -178,21 +181,3 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
                 [weights, *(out_dir / name for name in (TRAIN_METRICS, TRAIN_RUN_LOG, TRAIN_ABOUT))]
             )
     return weights
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tasks", nargs="+", choices=task_registry.names(), help="one LoRA on these tasks")
-    parser.add_argument("--datasets", type=Path, required=True, help="holds <task>/train/")
-    parser.add_argument("--encoded", type=Path, required=True, help="holds <task>/{video,text}.safetensors")
-    parser.add_argument("--out", type=Path, required=True, help="the LoRA's folder")
-
-
-def _run(params: Section, args: argparse.Namespace) -> None:
-    from accelerate import PartialState
-
-    weights = run_train(params, args.tasks, args.datasets, args.encoded, args.out)
-    if PartialState().is_main_process:  # every process trains (accelerate launch); one says where it went
-        print(f"LoRA ({'+'.join(args.tasks)}) -> {weights}")
-
-
-TRAIN = Stage("train", "LoRA-fine-tune the backbone on one task (or several: a joint LoRA)", _arguments, _run)

@@ -1,16 +1,14 @@
-"""Stage ``evaluate@<task>``: the model's per-frame scores joined with ``score_baselines``' (see
-:mod:`progrestore.evaluate.scoring`), as metrics, plots and MLflow."""
+"""The evaluate stage's computation (:mod:`progrestore.stages.evaluate`): the model's per-frame scores joined
+with ``score_baselines``' (see :mod:`progrestore.evaluate.scoring`), as metrics, plots and MLflow."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from progrestore import tasks, tracking
 from progrestore.config import Section
 from progrestore.data.sources import SOURCES
-from progrestore.entry import Stage
 from progrestore.errors import InputError
 from progrestore.evaluate.baselines import read_baselines
 from progrestore.evaluate.frame_scorer import FrameScorer
@@ -148,37 +146,3 @@ def run_evaluate(
         print(f"{task} {display.get(method, method)}: " + "  ".join(f"{k} {v:.4f}" for k, v in final.items()))
     for name, entry in summary["against"].items():
         print(f"{task} {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in entry["final"].items()))
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--dataset", type=Path, required=True, help="the task's dataset folder (its val/)")
-    parser.add_argument("--baselines", type=Path, required=True, help="score_baselines' scores (.json)")
-    parser.add_argument("--restored", type=Path, required=True, help="the restore stage's trajectories")
-    parser.add_argument(
-        "--reconstructed", type=Path, required=True, help="the reconstruct stage's VAE reconstructions"
-    )
-    parser.add_argument("--metrics", type=Path, required=True, help="the summary (.json)")
-    parser.add_argument(
-        "--curves", type=Path, required=True, help="per-frame plot data: <curves>/<metric>/<task>.json"
-    )
-    parser.add_argument(
-        "--sheets", type=Path, required=True, help="the folder of the contact sheet and curves"
-    )
-
-
-EVALUATE = Stage(
-    "evaluate",
-    "score the model's trajectories, join the baselines' scores, write metrics, plot data and sheets",
-    _arguments,
-    lambda p, a: run_evaluate(
-        p,
-        a.task,
-        a.dataset,
-        a.baselines,
-        {"model": a.restored, "vae": a.reconstructed},
-        a.metrics,
-        a.curves,
-        a.sheets,
-    ),
-)
