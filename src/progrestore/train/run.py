@@ -123,7 +123,7 @@ def run_train(params: Section, tasks: list[str], datasets: Path, encoded: Path, 
         **{k: str(v) for k, v in cfg.__dict__.items()},
         "validate_every": str(validation.every),
         "validate_clips": str(validation.clips),
-        "validate_steps": str(validation.sampling.steps) if validation.every else "",
+        "validate_steps": str(validation.sampling.steps) if validation.sampling else "",
     }
     tracked = tracking.start_run(
         "progrestore-train", f"train-{'+'.join(tasks)}", run_params, {"kind": "train"}

@@ -49,7 +49,7 @@ class ValidationConfig:
 
     every: int  # optimizer steps between validations; 0: none
     clips: int  # per task
-    sampling: Sampling
+    sampling: Sampling | None  # None when off
 
     @classmethod
     def from_params(cls, params: Section, settings: ModelSettings) -> ValidationConfig:
@@ -61,7 +61,7 @@ class ValidationConfig:
             train = train.merged("tiny")
         every = train.integer("validate_every", 0)
         if not every:
-            return cls(0, 0, Sampling(1, 1.0, 0, "", False))
+            return cls(0, 0, None)
         restore = params.section("restore")
         sampling = Sampling(
             steps=train.integer("validate_steps", 1, 1000),
@@ -91,8 +91,8 @@ def validation_clips(
     clips = []
     for task in tasks:
         folder = Path(datasets) / task / "val"
-        entries = read_clip_manifest(folder)[:count]
-        prompts = read_prompts(folder, read_clip_manifest(folder))[: len(entries)]
+        every_entry = read_clip_manifest(folder)
+        entries, prompts = every_entry[:count], read_prompts(folder, every_entry)[:count]
         texts = load_text_cache(encoded_text[task], settings.profile)
         for entry, prompt in zip(entries, prompts, strict=True):
             clips.append(
