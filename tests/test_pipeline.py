@@ -384,7 +384,9 @@ def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(o
             break
         time.sleep(5)
     status = _dvc("queue", "status", cwd=own_repo).stdout  # once the queue is done, it must answer
-    assert re.findall(r"\bSuccess\b", status) and "Failed" not in status, status
+    failed = re.findall(r"^\w+\s+(\S+)\s.*\bFailed\b", status, flags=re.MULTILINE)
+    logs = "".join(_dvc("queue", "logs", name, cwd=own_repo, check=False).stdout for name in failed)
+    assert re.findall(r"\bSuccess\b", status) and not failed, f"{status}\n{logs}"
     shown = json.loads(_dvc("exp", "show", "--json", cwd=own_repo).stdout)
     names = {
         run["name"] for rev in shown for group in (rev.get("experiments") or []) for run in group["revs"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 
 import pytest
@@ -62,3 +64,36 @@ def test_a_run_starts_when_a_parallel_run_creates_its_experiment_first(tmp_path,
     assert _artifacts(root) == ["raced"]
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     assert [e.name for e in mlflow.search_experiments()].count("progrestore-test") == 1
+
+
+def _start_together(root: str, tag: str, barrier) -> None:
+    """One of several processes that open the same new store at the same moment."""
+    os.environ["DVC_ROOT"] = root
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop(tracking.DISABLE_ENV, None)
+    import mlflow  # noqa: F401  (imported before the barrier: the race is in opening the store)
+
+    barrier.wait()
+    with tracking.start_run("progrestore-test", tag, {"tag": tag}):
+        pass
+
+
+def test_parallel_runs_on_a_fresh_project_all_start_in_one_new_store(tmp_path):
+    """`dvc queue start -j 2` on a project without mlflow.db: every worker's run starts and lands in the one
+    store (unlocked, two of them both migrated the new schema and one failed in alembic, in CI)."""
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(3)
+    workers = [
+        spawn.Process(target=_start_together, args=(str(tmp_path), f"run-{i}", barrier)) for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["progrestore-test"])
+    assert sorted(runs["tags.mlflow.runName"]) == ["run-0", "run-1", "run-2"]

@@ -3,8 +3,9 @@
 Default store: SQLite at the repository root (``sqlite:///<root>/mlflow.db``, MLflow 3's default kind of
 store), where root is ``$DVC_ROOT`` under DVC, else the git top level, else the working directory;
 artifacts go to ``<root>/mlartifacts`` of the folder the run is in, also when mlflow.db was copied from
-another folder (the copied experiment is kept, renamed). ``MLFLOW_TRACKING_URI`` overrides both (set it for
-``dvc queue`` runs, which execute in a temporary copy). Per-frame curves are step-indexed metrics with
+another folder (the copied experiment is kept, renamed). ``MLFLOW_TRACKING_URI`` overrides both. Queued
+experiments share the project's store (DVC sets ``DVC_ROOT`` to the project in their temporary copies), so
+a new SQLite store is created under a lock. Per-frame curves are step-indexed metrics with
 step = frame (1..T); values that are not finite (PSNR of an exact frame) are left out, since MLflow
 cannot plot them. ``PROGRESTORE_MLFLOW=off`` disables tracking.
 """
@@ -70,6 +71,20 @@ def _ensure_experiment(experiment: str, artifacts: str | None, attempts: int = 5
                 raise
 
 
+def _store_creation_lock(uri: str) -> contextlib.AbstractContextManager:
+    """A lock beside a SQLite store while this process first opens it.
+
+    The first client of a new SQLite file creates and migrates its schema. Two runs that start together
+    on a fresh project (``dvc queue start -j 2``) would both migrate, and one would fail in alembic
+    ("expected to match one row ... 0 found"); under the lock the second finds the schema made.
+    """
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()  # a server or file store serialises its own writes
+    from filelock import FileLock
+
+    return FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=600)
+
+
 @contextlib.contextmanager
 def start_run(
     experiment: str, run_name: str, params: dict, tags: dict | None = None
@@ -81,10 +96,12 @@ def start_run(
     import mlflow
 
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # read first: set_tracking_uri exports the variable
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
     artifacts = None if user_uri else (project_root() / "mlartifacts").resolve().as_uri()
-    _ensure_experiment(experiment, artifacts)
-    mlflow.set_experiment(experiment)
+    with _store_creation_lock(uri):
+        _ensure_experiment(experiment, artifacts)
+        mlflow.set_experiment(experiment)
     all_tags = {
         "git_commit": git_commit(),
         "dvc_stage": os.environ.get("DVC_STAGE", ""),
