@@ -25,7 +25,7 @@ repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest --durations=25
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -m "not pipeline and not slow" --durations=10
