@@ -25,10 +25,10 @@ repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	OMP_NUM_THREADS=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -m "not pipeline and not slow" --durations=10
+	OMP_NUM_THREADS=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile -m "not pipeline and not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -185,7 +185,13 @@ def _two_cpu_processes(out: Path, *wrapper: str) -> list[dict]:
     """tests/helpers/tiny_training.py under ddp-cpu.yaml (through ``wrapper``'s script, if any)."""
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "accelerate.commands.launch"]
-    command += ["--config_file", str(REPO / "configs/accelerate/ddp-cpu.yaml"), "--main_process_port", "0", *wrapper]
+    command += [
+        "--config_file",
+        str(REPO / "configs/accelerate/ddp-cpu.yaml"),
+        "--main_process_port",
+        "0",
+        *wrapper,
+    ]
     command += [str(REPO / "tests/helpers/tiny_training.py"), str(out)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -81,6 +81,7 @@ def one_process(project: Path) -> dict[str, bytes]:
     return tree_bytes(project / "one")
 
 
+@pytest.mark.pipeline  # accelerate launches two restore processes
 def test_two_processes_restore_the_same_bytes_as_one(project, one_process):
     assert sorted(one_process) == sorted(
         [
@@ -96,6 +97,7 @@ def test_two_processes_restore_the_same_bytes_as_one(project, one_process):
     assert not (project / ".two.partial").exists()  # the kept clips go once the output is published
 
 
+@pytest.mark.pipeline  # accelerate launches two restore processes
 def test_an_interrupted_two_process_restore_is_finished_by_a_rerun(project, one_process):
     kept = project / ".resumed.partial"
     process = start_restore(project, "resumed", 2)

@@ -78,6 +78,7 @@ def _start_together(root: str, tag: str, barrier) -> None:
         pass
 
 
+@pytest.mark.pipeline  # three processes, each importing MLflow
 def test_parallel_runs_on_a_fresh_project_all_start_in_one_new_store(tmp_path):
     """`dvc queue start -j 2` on a project without mlflow.db: every worker's run starts and lands in the one
     store (unlocked, two of them both migrated the new schema and one failed in alembic, in CI)."""

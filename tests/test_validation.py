@@ -162,7 +162,12 @@ def test_only_the_main_process_validates_and_ddp_trains_the_same_lora(tmp_path):
     def launch(out: Path, *extra: str) -> list[dict]:
         env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
         command = [sys.executable, "-m", "accelerate.commands.launch"]
-        command += ["--config_file", str(REPO / "configs/accelerate/ddp-cpu.yaml"), "--main_process_port", "0"]
+        command += [
+            "--config_file",
+            str(REPO / "configs/accelerate/ddp-cpu.yaml"),
+            "--main_process_port",
+            "0",
+        ]
         command += [str(REPO / "tests/helpers/tiny_training.py"), str(out), *extra]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
