@@ -166,6 +166,7 @@ def _assert_same_outputs(reference: dict[str, str], outputs: dict[str, str], lab
     assert not differing, f"{len(differing)} of {len(reference)} files differ under {label}: {differing[:8]}"
 
 
+@pytest.mark.pipeline  # the data stages as processes under qemu-user: about a minute on 2 cores
 @pytest.mark.parametrize("cpu", list(QEMU_CPUS))
 def test_data_stage_outputs_are_byte_identical_on_emulated_cpus(native, cpu):
     qemu = shutil.which("qemu-x86_64")
