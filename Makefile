@@ -24,11 +24,14 @@ $(VENV)/.installed: pyproject.toml
 repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
+# two xdist workers, a file's tests on one of them, one thread each (two cores; README: Tests and benchmarks)
+PYTEST = OMP_NUM_THREADS=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile
+
 test: setup
-	OMP_NUM_THREADS=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	$(PYTEST) --no-loadscope-reorder --durations=25
 
 test-fast: setup
-	OMP_NUM_THREADS=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 2 --dist loadfile -m "not pipeline and not slow" --durations=10
+	$(PYTEST) -m "not pipeline and not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
