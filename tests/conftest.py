@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from progrestore import tasks
 from progrestore.config import ClipSettings, Section, load_params
 from progrestore.data.dataset import task_settings
 from progrestore.data.framing import frame_image
+
+from .helpers.dvc_project import BuiltPipeline, built_pipeline, copy_project
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = tasks.names()  # every registered task, the paper's and beyond
@@ -60,6 +63,22 @@ def other_image() -> np.ndarray:
     return image
 
 
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> BuiltPipeline:
+    """The DVC pipeline built once per session at a tiny clip size, shared by every pytest-xdist worker
+    (their base folders' parent is the session's): the files that use it may run on different workers."""
+    session = tmp_path_factory.getbasetemp()
+    return built_pipeline(session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session)
+
+
+@pytest.fixture
+def own_repo(pipeline: BuiltPipeline, tmp_path) -> Path:
+    """A scratch copy of the built pipeline, for a test that commits, edits, runs stages or experiments: the
+    built one stays as its repro left it, whatever order and on whatever worker the tests run. The copy's
+    MLflow store starts empty (the built one holds one run per evaluate stage)."""
+    return copy_project(pipeline.repo, tmp_path / "own")
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
@@ -82,8 +101,12 @@ def baseline_gains(
     return gains, degraded, params
 
 
+FIRST, LAST = "test_pipeline.py", "test_experiment_queue.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The pipeline's file first: it is the longest (minutes of dvc runs on one module fixture), so under
-    `make test`'s two workers (``--dist loadfile --no-loadscope-reorder``) one worker starts on it while the
-    other takes the remaining files, instead of it starting last and setting the wall time alone."""
-    items.sort(key=lambda item: item.path.name != "test_pipeline.py")  # stable: the rest keep their order
+    """The pipeline's file first and the experiment queue's last. Under `make test`'s two workers (``--dist
+    loadfile --no-loadscope-reorder``) one worker starts building the pipeline at once (minutes of dvc runs)
+    and then checks it, while the other takes the remaining files and comes to the queue's experiments,
+    which run on a copy of the same build, when the build is done: the two workers end close together."""
+    items.sort(key=lambda item: (item.path.name != FIRST) + (item.path.name == LAST))  # stable

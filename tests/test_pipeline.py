@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from progrestore.entry import AUDIT_ENV
 from progrestore.evaluate.metrics import get
 from progrestore.evaluate.metrics import metrics as metrics_of
-from progrestore.evaluate.plots_page import TEMPLATE as PAGE
 
 from .conftest import REPO, TASKS
+from .helpers.dvc_project import BuiltPipeline, copy_project, dvc, edit_params, run
 from .test_paper_report import section, table_row
 from .test_stage_deps import StageInstance, import_closure, stage_instances
 
@@ -31,86 +26,15 @@ CONDITIONAL_PARAMS = {
 }
 
 
-def _env(cwd: Path, **extra_env: str) -> dict[str, str]:
-    return (
-        os.environ
-        | {"MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}  # extra_env may set it empty: the default
-        | extra_env
-        | {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "DVC_NO_ANALYTICS": "1",
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t",
-        }
-    )
-
-
-def _run(args: list[str], cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        args, cwd=cwd, env=_env(cwd, **extra_env), capture_output=True, text=True, timeout=600
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def _dvc(*args: str, cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd, check, **extra_env)
-
-
-def _edit_params(repo: Path, **changes) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split("__")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def audit(tmp_path_factory) -> Path:
-    """Where the first repro's stages record the params keys they read and the modules they loaded."""
-    return tmp_path_factory.mktemp("audit")
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, audit) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(REPO / name, root / name)
-    for folder in ("stages", "src"):
-        shutil.copytree(
-            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-        )
-    _run(["git", "init", "-q"], root)
-    _dvc("init", "-q", cwd=root)
-    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")  # the committed cache link types
-    shutil.copy(REPO / PAGE, root / PAGE)  # and the offline plots page it names (made by make setup)
-    _edit_params(
-        root,
-        clip__width=160,
-        clip__height=96,
-        data__sample__train=["astronaut", "coffee"],
-        data__sample__val=["chelsea"],
-        tasks=list(TASKS),  # the paper's three and mixed, beyond the paper
-    )
-    _dvc("repro", cwd=root, **{AUDIT_ENV: str(audit)})
-    return root
+@pytest.fixture
+def repo(pipeline: BuiltPipeline) -> Path:
+    """The session's built project (tests/helpers/dvc_project.py): read it; change only a copy, ``own_repo``."""
+    return pipeline.repo
 
 
 @pytest.fixture
-def own_repo(repo, tmp_path) -> Path:
-    """A scratch copy of the built repository, for a test that commits, runs stages or experiments, or rewrites
-    outputs: the module's ``repo`` stays as its repro left it, whatever order the tests run in. The copy's
-    MLflow store starts empty (the module's holds one run per evaluate stage, and its experiments' artifact
-    locations point into ``repo``)."""
-    copy = tmp_path / "own"
-    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"), symlinks=True)
-    return copy
+def audit(pipeline: BuiltPipeline) -> Path:
+    return pipeline.audit
 
 
 def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
@@ -122,24 +46,24 @@ def test_repro_builds_every_task_and_leaves_a_clean_status(repo):
         assert (repo / "reports/degrade" / f"{task}.png").is_file()
         assert json.loads((repo / "metrics" / f"{task}.json").read_text())["clips"] == 2
         assert (repo / "reports/evaluate" / f"{task}.png").is_file()
-    assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
-    again = _dvc("repro", cwd=repo)
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
+    again = dvc("repro", cwd=repo)
     assert "Running stage" not in again.stdout
 
 
 def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(own_repo, tmp_path):
     """Every DVC-tracked record is deterministic: one task's chain from prepare to evaluate, training
     from scratch (no checkpoint to resume), rewrites dvc.lock unchanged; the run's costs go to run.json
-    and MLflow (a store of its own: the module's store keeps one run per evaluate stage)."""
+    and MLflow (a store of its own: the built project's holds one run per evaluate stage)."""
     before = (own_repo / "dvc.lock").read_text()
     shutil.rmtree(own_repo / "models/lowlight/checkpoints")
     store = f"sqlite:///{tmp_path / 'forced.db'}"
-    forced = _dvc("repro", "-f", "evaluate@lowlight", cwd=own_repo, MLFLOW_TRACKING_URI=store)
+    forced = dvc("repro", "-f", "evaluate@lowlight", cwd=own_repo, MLFLOW_TRACKING_URI=store)
     assert "Running stage 'train@lowlight'" in forced.stdout
     assert (own_repo / "dvc.lock").read_text() == before
     costs = json.loads((own_repo / "models/lowlight/run.json").read_text())
     assert costs["resumed_from"] == 0 and costs["seconds_per_step"] > 0 and costs["peak_memory_mb"] > 0
-    _run(["git", "check-ignore", "-q", "models/lowlight/run.json"], own_repo)  # never committed either
+    run(["git", "check-ignore", "-q", "models/lowlight/run.json"], own_repo)  # never committed either
     import mlflow
 
     mlflow.set_tracking_uri(store)
@@ -165,36 +89,35 @@ def test_a_forced_rerun_of_a_whole_chain_rewrites_dvc_lock_byte_for_byte(own_rep
     ]
 
 
-def test_outputs_are_copies_of_the_cache_that_verify_and_survive_checkout(repo):
+def test_outputs_are_copies_of_the_cache_that_verify_and_survive_checkout(repo, own_repo):
     """cache.type (reflink, copy): no write into an output reaches .dvc/cache; a checkout restores them."""
-    video = next((repo / "data/datasets/lowlight/val/videos").glob("*.mp4"))  # a branch no test edits
-    cache = repo / ".dvc/cache/files/md5"
+    clip = next((repo / "data/datasets/lowlight/val/videos").glob("*.mp4")).relative_to(repo)
+    video, cache = repo / clip, repo / ".dvc/cache/files/md5"  # the links as the repro made them
     assert not video.is_symlink() and video.stat().st_nlink == 1, f"{video} is linked into .dvc/cache"
     assert video.stat().st_ino not in {obj.stat().st_ino for obj in cache.rglob("*") if obj.is_file()}
-    verified = _run([sys.executable, "-m", "progrestore", "verify"], repo)
+    verified = run([sys.executable, "-m", "progrestore", "verify"], repo)
     assert verified.stdout.startswith("verify: all ") and verified.stdout.endswith(" match dvc.lock\n")
     before = video.read_bytes()
-    video.unlink()
-    _dvc("checkout", "degrade@lowlight", cwd=repo)
-    assert video.read_bytes() == before
-    assert "degrade@lowlight" not in json.loads(_dvc("status", "--json", cwd=repo).stdout)
+    (own_repo / clip).unlink()
+    dvc("checkout", "degrade@lowlight", cwd=own_repo)
+    assert (own_repo / clip).read_bytes() == before
+    assert "degrade@lowlight" not in json.loads(dvc("status", "--json", cwd=own_repo).stdout)
 
 
 def test_a_pushed_run_is_pulled_into_a_fresh_clone_without_rerunning(repo, tmp_path):
     """A DVC remote (here a local folder; S3, GCS or SSH the same way) shares a finished run."""
-    work = tmp_path / "work"
-    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"), symlinks=True)
-    assert json.loads(_dvc("status", "--json", cwd=work).stdout) == {}  # no test leaves repo edited
-    _run(["git", "add", "-A"], work)
-    _run(["git", "commit", "-q", "-m", "finished run"], work)
-    _dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=work)
-    _dvc("push", cwd=work)
+    work = copy_project(repo, tmp_path / "work")
+    assert json.loads(dvc("status", "--json", cwd=work).stdout) == {}  # no test leaves repo edited
+    run(["git", "add", "-A"], work)
+    run(["git", "commit", "-q", "-m", "finished run"], work)
+    dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=work)
+    dvc("push", cwd=work)
     fresh = tmp_path / "fresh"
-    _run(["git", "clone", "-q", str(work), str(fresh)], tmp_path)
-    _dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=fresh)
-    _dvc("pull", cwd=fresh)
-    assert json.loads(_dvc("status", "--json", cwd=fresh).stdout) == {}
-    assert "Running stage" not in _dvc("repro", cwd=fresh).stdout
+    run(["git", "clone", "-q", str(work), str(fresh)], tmp_path)
+    dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), cwd=fresh)
+    dvc("pull", cwd=fresh)
+    assert json.loads(dvc("status", "--json", cwd=fresh).stdout) == {}
+    assert "Running stage" not in dvc("repro", cwd=fresh).stdout
     clip = "data/datasets/deblur/val/manifest.jsonl"
     assert (fresh / clip).read_bytes() == (repo / clip).read_bytes()
 
@@ -242,27 +165,25 @@ def test_the_params_check_catches_an_undeclared_and_an_unread_key():
     ]
 
 
-def test_a_comment_in_the_parameter_module_marks_every_stage_stale(repo):
-    config = repo / "src/progrestore/config.py"
+def test_a_comment_in_the_parameter_module_marks_every_stage_stale(own_repo):
+    config = own_repo / "src/progrestore/config.py"
     original = config.read_text()
-    try:
-        config.write_text(original + "# a comment\n")
-        stale = set(json.loads(_dvc("status", "--json", cwd=repo).stdout))
-        tasks = yaml.safe_load((repo / "params.yaml").read_text())["tasks"]
-        assert stale == {
-            s.name for s in stage_instances(yaml.safe_load((repo / "dvc.yaml").read_text()), tasks)
-        }
-    finally:
-        config.write_text(original)
-    assert json.loads(_dvc("status", "--json", cwd=repo).stdout) == {}
+    config.write_text(original + "# a comment\n")
+    stale = set(json.loads(dvc("status", "--json", cwd=own_repo).stdout))
+    tasks = yaml.safe_load((own_repo / "params.yaml").read_text())["tasks"]
+    assert stale == {
+        s.name for s in stage_instances(yaml.safe_load((own_repo / "dvc.yaml").read_text()), tasks)
+    }
+    config.write_text(original)
+    assert json.loads(dvc("status", "--json", cwd=own_repo).stdout) == {}
 
 
-def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):
-    shown = json.loads(_dvc("metrics", "show", "--json", cwd=repo).stdout)
+def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo, tmp_path):
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
     assert "metrics/deblur.json" in json.dumps(shown)
-    _dvc("plots", "show", "-o", str(repo / "plots-html"), cwd=repo)
-    assert (repo / "plots-html" / "index.html").stat().st_size > 0
-    gate = _run([sys.executable, "-m", "progrestore.cli", "gate"], repo)
+    dvc("plots", "show", "-o", str(tmp_path / "plots-html"), cwd=repo)
+    assert (tmp_path / "plots-html" / "index.html").stat().st_size > 0
+    gate = run([sys.executable, "-m", "progrestore.cli", "gate"], repo)
     assert "0 failing" in gate.stdout
     import mlflow
 
@@ -286,40 +207,36 @@ def test_metrics_plots_gates_and_mlflow_work_on_the_result(repo):
         )
 
 
-def test_editing_one_task_marks_only_its_branch_stale(repo):
-    original = (repo / "params.yaml").read_text()
-    try:
-        _edit_params(repo, degrade__deblur__length_max=[30, 90])
-        # evaluate@deblur follows once degrade@deblur has rerun; status lists the stage whose inputs changed
-        assert set(json.loads(_dvc("status", "--json", cwd=repo).stdout)) == {"degrade@deblur"}
-    finally:
-        (repo / "params.yaml").write_text(original)
+def test_editing_one_task_marks_only_its_branch_stale(own_repo):
+    edit_params(own_repo, degrade__deblur__length_max=[30, 90])
+    # evaluate@deblur follows once degrade@deblur has rerun; status lists the stage whose inputs changed
+    assert set(json.loads(dvc("status", "--json", cwd=own_repo).stdout)) == {"degrade@deblur"}
 
 
 def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(own_repo):
     original = (own_repo / "params.yaml").read_text()
     try:
-        _edit_params(own_repo, prompts__strategy="scene")
-        stale = set(json.loads(_dvc("status", "--json", cwd=own_repo).stdout))
+        edit_params(own_repo, prompts__strategy="scene")
+        stale = set(json.loads(dvc("status", "--json", cwd=own_repo).stdout))
         assert stale == {f"prompts@{task}" for task in TASKS}
     finally:
         (own_repo / "params.yaml").write_text(original)
-    _run(["git", "add", "-A"], own_repo)
-    _run(["git", "commit", "-qm", "baseline"], own_repo)
+    run(["git", "add", "-A"], own_repo)
+    run(["git", "commit", "-qm", "baseline"], own_repo)
     # one task's branch (the status above covers all of them): each stage run costs a torch import
-    run = _dvc(
+    experiment = dvc(
         "exp", "run", "-n", "scene-prompts", "-S", "prompts.strategy=scene", "evaluate@sr", cwd=own_repo
     )
-    ran = {line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("Running stage")}
+    ran = {line.split("'")[1] for line in experiment.stdout.splitlines() if line.startswith("Running stage")}
     consumers = ("prompts", "encode_text", "train", "restore", "evaluate")
     assert ran == {f"{stage}@sr" for stage in consumers}
-    diff = json.loads(_dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
+    diff = json.loads(dvc("exp", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
     assert diff["params"]["params.yaml"]["prompts.strategy"] == {"old": "uniform", "new": "scene"}
-    metrics = json.loads(_dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
+    metrics = json.loads(dvc("metrics", "diff", "HEAD", "scene-prompts", "--json", cwd=own_repo).stdout)
     assert "final.model.psnr" in metrics["metrics/sr.json"]  # the model rows of the two strategies
     # the paper's Fig. 2 comparison from the two strategies' revisions, each checked against its dvc.lock
     report = ["report", "--uniform", "HEAD", "--scene", "scene-prompts"]
-    _run([sys.executable, "-m", "progrestore.cli", *report, "--tasks", "sr"], own_repo)
+    run([sys.executable, "-m", "progrestore.cli", *report, "--tasks", "sr"], own_repo)
     text = (own_repo / "reports" / "paper.md").read_text()
     assert (
         "- uniform prompts: `HEAD` (commit " in text and "- scene prompts: `scene-prompts` (commit " in text
@@ -342,7 +259,7 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(own_
                 assert table_row(ceiling, strategy)[column] == f"{change[side]:.4f}"
     assert (own_repo / "reports" / "paper" / "sr.png").is_file()
     # every task: the others' prompts did not rerun in the experiment, so they are stale there and left out
-    everything = _run([sys.executable, "-m", "progrestore.cli", *report, "--out", "reports/all.md"], own_repo)
+    everything = run([sys.executable, "-m", "progrestore.cli", *report, "--out", "reports/all.md"], own_repo)
     for task in set(TASKS) - {"sr"}:
         assert (
             f"{task}: left out: --scene scene-prompts: prompts@{task} ran with prompts.strategy uniform, not "
@@ -352,60 +269,12 @@ def test_prompt_strategy_experiment_reruns_only_the_prompt_consuming_stages(own_
     assert scene == (own_repo / "data/datasets/sr/val/prompt_scene.txt").read_text()
 
 
-def test_queued_experiments_run_in_parallel_and_track_into_the_projects_mlflow(own_repo, tmp_path):
-    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both run in temporary copies, appear in `dvc exp
-    show` with their metrics, and their MLflow runs land in the project's mlflow.db (DVC_ROOT), with no
-    MLFLOW_TRACKING_URI set."""
-    import mlflow
-
-    _run(["git", "add", "-A"], own_repo)
-    _run(["git", "commit", "-qm", "baseline for the queue", "--allow-empty"], own_repo)
-    default_store = {"MLFLOW_TRACKING_URI": ""}  # tracking's own default: <DVC_ROOT>/mlflow.db
-    for name, change in (("seed-1", "restore.seed=1"), ("seed-2", "restore.seed=2")):
-        _dvc("exp", "run", "--queue", "-n", name, "-S", change, "evaluate@sr", cwd=own_repo, **default_store)
-    # The workers inherit `queue start`'s stdout and stderr and keep them open until the queue is empty, so a
-    # captured pipe would make this call last as long as the experiments: write to a file instead.
-    with (tmp_path / "queue-start.log").open("w") as log:
-        started = subprocess.run(
-            [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
-            cwd=own_repo,
-            env=_env(own_repo, **default_store),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-    assert started.returncode == 0, (tmp_path / "queue-start.log").read_text()
-    deadline = time.monotonic() + 1800  # an upper bound for slow machines; the loop ends when the queue does
-    while time.monotonic() < deadline:
-        # while a worker writes a task's record, `dvc queue status` may read it half-written and fail
-        # ("unexpected error - Expecting value: line 1 column 1"): that poll says nothing, ask again
-        polled = _dvc("queue", "status", cwd=own_repo, check=False)
-        if polled.returncode == 0 and not re.search(r"\b(Queued|Running)\b", polled.stdout):
-            break
-        time.sleep(5)
-    status = _dvc("queue", "status", cwd=own_repo).stdout  # once the queue is done, it must answer
-    failed = re.findall(r"^\w+\s+(\S+)\s.*\bFailed\b", status, flags=re.MULTILINE)
-    logs = "".join(_dvc("queue", "logs", name, cwd=own_repo, check=False).stdout for name in failed)
-    assert re.findall(r"\bSuccess\b", status) and not failed, f"{status}\n{logs}"
-    shown = json.loads(_dvc("exp", "show", "--json", cwd=own_repo).stdout)
-    names = {
-        run["name"] for rev in shown for group in (rev.get("experiments") or []) for run in group["revs"]
-    }
-    assert {"seed-1", "seed-2"} <= names, names
-    mlflow.set_tracking_uri(f"sqlite:///{own_repo / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["progrestore-evaluate"])
-    queued = runs[runs["tags.dvc_experiment"].isin(["seed-1", "seed-2"])]
-    assert sorted(queued["tags.dvc_experiment"]) == ["seed-1", "seed-2"]
-    assert set(queued["tags.dvc_stage"]) == {"evaluate@sr"}
-    assert not list((own_repo / ".dvc" / "tmp" / "exps").glob("*/mlflow.db"))  # nothing left in the copies
-
-
 def test_bad_parameter_stops_the_stage_with_its_name(own_repo):
     """clip.frames 10: the data stages take it, a model stage names the rule of the profile's family."""
     original = (own_repo / "params.yaml").read_text()
     try:
-        _edit_params(own_repo, clip__frames=10)
-        result = _dvc("repro", "--single-item", "train@sr", cwd=own_repo, check=False)
+        edit_params(own_repo, clip__frames=10)
+        result = dvc("repro", "--single-item", "train@sr", cwd=own_repo, check=False)
         assert result.returncode != 0
         assert (
             "clip.frames must be 8k+1 for model.profile tiny (CogVideoX's VAE takes 8k+1 frames: 9, 17, 25, "
@@ -418,10 +287,9 @@ def test_bad_parameter_stops_the_stage_with_its_name(own_repo):
 def test_an_unknown_task_stops_repro_naming_it(repo, tmp_path):
     """`tasks: [sr, denoise]`: prepare, which DVC runs first, names the bad list before DVC looks for a
     `degrade@denoise` module that does not exist."""
-    copy = tmp_path / "copy"
-    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"))
-    _edit_params(copy, tasks=["sr", "denoise"])
-    result = _dvc("repro", cwd=copy, check=False)
+    copy = copy_project(repo, tmp_path / "copy")
+    edit_params(copy, tasks=["sr", "denoise"])
+    result = dvc("repro", cwd=copy, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
     assert (
